@@ -1,0 +1,28 @@
+"""Backends behind three small interfaces: :class:`Bus`, :class:`HistoryStore`,
+:class:`LiveStore`. ``open_*`` picks the implementation named in the settings."""
+
+from __future__ import annotations
+
+from smartmeter_lib.adapters.base import Bus, BusConsumer, HistoryStore, LiveStore, Message
+from smartmeter_lib.config import Settings
+
+__all__ = ["Bus", "BusConsumer", "HistoryStore", "LiveStore", "Message", "open_bus",
+           "open_history", "open_live"]
+
+
+def open_bus(settings: Settings) -> Bus:
+    from smartmeter_lib.adapters.memory_bus import MemoryBus
+
+    return MemoryBus()
+
+
+def open_history(settings: Settings) -> HistoryStore:
+    from smartmeter_lib.adapters.embedded_history import EmbeddedHistory
+
+    return EmbeddedHistory(settings.history_dir)
+
+
+def open_live(settings: Settings) -> LiveStore:
+    from smartmeter_lib.adapters.embedded_live import EmbeddedLive
+
+    return EmbeddedLive(settings.live_db_path)

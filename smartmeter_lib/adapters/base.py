@@ -1,0 +1,131 @@
+"""The three adapter interfaces: message bus, history store and live store.
+
+Each has an embedded implementation (the laptop default) and a real one (Kafka, Cassandra,
+Redis). One contract test suite per interface runs against every implementation, so they
+behave the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+from smartmeter_lib.model import AreaStats, MeterInfo, ReadingBatch, Rollup
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message read from the bus."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@runtime_checkable
+class BusConsumer(Protocol):
+    """A member of a consumer group. Offsets move only when :meth:`commit` is called."""
+
+    def poll_batch(self, max_messages: int, timeout_s: float) -> list[Message]:
+        """Up to ``max_messages`` messages; waits at most ``timeout_s`` for the first one."""
+        ...
+
+    def commit(self) -> None:
+        """Commit (synchronously) everything returned by poll_batch so far."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Bus(Protocol):
+    """A partitioned, keyed message log (Kafka, or the in-process memory bus)."""
+
+    def create_topic(self, name: str, partitions: int = 6, replication: int = 1,
+                     config: dict[str, str] | None = None) -> None:
+        """Create a topic; a no-op when it exists already."""
+        ...
+
+    def produce(self, topic: str, key: bytes | None, value: bytes) -> None: ...
+
+    def produce_batch(self, topic: str, keys: Sequence[bytes | None],
+                      values: Sequence[bytes]) -> None: ...
+
+    def flush(self, timeout_s: float = 30.0) -> int:
+        """Wait until produced messages are acknowledged; returns how many are still pending."""
+        ...
+
+    def consumer(self, topics: Sequence[str], group_id: str,
+                 from_beginning: bool = True) -> BusConsumer: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class HistoryStore(Protocol):
+    """Long-term storage: the meter registry, readings, rollups and alerts.
+
+    Every write is idempotent: writing the same reading or window twice stores it once.
+    """
+
+    def init_schema(self) -> None: ...
+
+    def register_meters(self, meters: MeterInfo) -> None: ...
+
+    def meters(self) -> MeterInfo: ...
+
+    def write_readings(self, batch: ReadingBatch) -> None: ...
+
+    def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
+        """Readings of one meter with ``start_ms <= ts < end_ms``, in time order."""
+        ...
+
+    def write_rollups(self, rollup: Rollup) -> None: ...
+
+    def read_rollups(self, resolution_s: int, meter_ids: Sequence[str] | None,
+                     start_ms: int, end_ms: int) -> Rollup:
+        """Windows starting in ``[start_ms, end_ms)``, ordered by meter then time."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class LiveStore(Protocol):
+    """The latest state, for dashboards: area loads, London's total, each meter, KPIs."""
+
+    def put_area_stats(self, stats: AreaStats) -> None:
+        """Replace the snapshot for ``stats.precision``."""
+        ...
+
+    def get_area_stats(self, precision: int) -> AreaStats | None: ...
+
+    def put_total(self, ts_ms: int, kw: float, homes: int) -> None:
+        """Append one point of London's total load (kept for at least an hour)."""
+        ...
+
+    def get_totals(self, since_ms: int) -> pd.DataFrame:
+        """Columns ts_ms, kw, homes; ``ts_ms >= since_ms``; ascending."""
+        ...
+
+    def put_meters(self, ts_ms: int, meter_id: Sequence[str] | Any, last_ts_ms: Any,
+                   kw: Any, kwh_total: Any) -> None:
+        """Replace the per-meter snapshot: last reading time, live kW and running kWh."""
+        ...
+
+    def get_meter(self, meter_id: str) -> dict[str, Any] | None: ...
+
+    def put_kpis(self, kpis: dict[str, float | int | str]) -> None: ...
+
+    def get_kpis(self) -> dict[str, Any]: ...
+
+    def clear(self) -> None:
+        """Remove everything this store holds (under its prefix)."""
+        ...
+
+    def close(self) -> None: ...

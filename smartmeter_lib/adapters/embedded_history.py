@@ -1,0 +1,155 @@
+"""The embedded history store: files on disk, no server.
+
+- ``history.sqlite`` (SQLite in WAL mode, so dashboards in other processes can read while the
+  pipeline writes): the meter registry, rollups and alerts, upserted by key (idempotent).
+- ``readings/day=YYYY-MM-DD/part-*.parquet``: raw readings in compressed Parquet segments,
+  which data scientists can open with pandas, pyarrow or DuckDB. A reading written twice is
+  stored in two segments; reads drop the duplicates by (meter, ts), so writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from smartmeter_lib.errors import BackendError
+from smartmeter_lib.model import MeterInfo, ReadingBatch, Rollup
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meters (
+    meter_id TEXT PRIMARY KEY, lat REAL NOT NULL, lon REAL NOT NULL, geohash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rollups (
+    resolution_s INTEGER NOT NULL, meter_id TEXT NOT NULL, window_start_ms INTEGER NOT NULL,
+    kwh REAL NOT NULL, readings INTEGER NOT NULL,
+    PRIMARY KEY (resolution_s, meter_id, window_start_ms)) WITHOUT ROWID;
+"""
+
+READINGS_SCHEMA = pa.schema([
+    ("meter_id", pa.string()), ("ts_ms", pa.int64()), ("kwh", pa.float64()),
+    ("interval_s", pa.uint16()), ("kind", pa.uint8()),
+])
+
+
+class EmbeddedHistory:
+    """An implementation of :class:`smartmeter_lib.adapters.base.HistoryStore` on disk."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.root / "history.sqlite", check_same_thread=False,
+                                       timeout=30.0)
+        except (OSError, sqlite3.Error) as err:
+            raise BackendError(f"cannot open the embedded history at {self.root}: {err}") from err
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+        self.init_schema()
+
+    def init_schema(self) -> None:
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+
+    # -- meters --------------------------------------------------------------------------
+    def register_meters(self, meters: MeterInfo) -> None:
+        rows = zip(meters.meter_id.tolist(), meters.lat.tolist(), meters.lon.tolist(),
+                   meters.geohash.tolist(), strict=True)
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT INTO meters VALUES (?,?,?,?) ON CONFLICT(meter_id) DO UPDATE SET "
+                "lat=excluded.lat, lon=excluded.lon, geohash=excluded.geohash", rows)
+
+    def meters(self) -> MeterInfo:
+        with self._lock:
+            df = pd.read_sql_query("SELECT meter_id, lat, lon, geohash FROM meters "
+                                   "ORDER BY meter_id", self._db)
+        return MeterInfo.from_pandas(df)
+
+    # -- readings ------------------------------------------------------------------------
+    def write_readings(self, batch: ReadingBatch) -> None:
+        if len(batch) == 0:
+            return
+        table = pa.table({
+            "meter_id": pa.array(batch.meter_id.tolist(), pa.string()),
+            "ts_ms": batch.ts_ms, "kwh": batch.kwh,
+            "interval_s": batch.interval_s, "kind": batch.kind,
+        }, schema=READINGS_SCHEMA)
+        days = (batch.ts_ms // 86_400_000).astype(np.int64)
+        for day in np.unique(days):
+            part = table.filter(pa.array(days == day)) if len(np.unique(days)) > 1 else table
+            d = pd.Timestamp(int(day) * 86_400_000, unit="ms").strftime("%Y-%m-%d")
+            folder = self.root / "readings" / f"day={d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"part-{time.time_ns()}-{os.getpid()}-{next(self._seq)}.parquet"
+            tmp = folder / ("." + name)
+            pq.write_table(part, tmp, compression="zstd")
+            tmp.rename(folder / name)  # readers never see a half-written file
+
+    def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
+        base = self.root / "readings"
+        files = []
+        if base.exists():
+            first, last = start_ms // 86_400_000, (end_ms - 1) // 86_400_000
+            for day in range(int(first), int(last) + 1):
+                d = pd.Timestamp(day * 86_400_000, unit="ms").strftime("%Y-%m-%d")
+                files += sorted(str(p) for p in (base / f"day={d}").glob("part-*.parquet"))
+        if not files:
+            return ReadingBatch.empty()
+        f = ((ds.field("meter_id") == meter_id) & (ds.field("ts_ms") >= start_ms)
+             & (ds.field("ts_ms") < end_ms))
+        df = ds.dataset(files, schema=READINGS_SCHEMA).to_table(filter=f).to_pandas()
+        df = df.drop_duplicates(["meter_id", "ts_ms"], keep="last").sort_values("ts_ms")
+        return ReadingBatch(df["meter_id"].to_numpy(object), df["ts_ms"].to_numpy(np.int64),
+                            df["kwh"].to_numpy(np.float64), df["interval_s"].to_numpy(np.uint16),
+                            df["kind"].to_numpy(np.uint8))
+
+    # -- rollups -------------------------------------------------------------------------
+    def write_rollups(self, rollup: Rollup) -> None:
+        if len(rollup) == 0:
+            return
+        rows = zip(itertools.repeat(int(rollup.resolution_s)), rollup.meter_id.tolist(),
+                   rollup.window_start_ms.tolist(), rollup.kwh.tolist(),
+                   rollup.readings.tolist())
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT INTO rollups VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+                "kwh=excluded.kwh, readings=excluded.readings", rows)
+
+    def read_rollups(self, resolution_s: int, meter_ids: Sequence[str] | None,
+                     start_ms: int, end_ms: int) -> Rollup:
+        sql = ("SELECT meter_id, window_start_ms, kwh, readings FROM rollups WHERE "
+               "resolution_s=? AND window_start_ms>=? AND window_start_ms<?")
+        params: list[object] = [int(resolution_s), int(start_ms), int(end_ms)]
+        if meter_ids is not None:
+            ids = list(meter_ids)
+            if not ids:
+                return _empty_rollup(resolution_s)
+            sql += f" AND meter_id IN ({','.join('?' * len(ids))})"
+            params += ids
+        with self._lock:
+            df = pd.read_sql_query(sql + " ORDER BY meter_id, window_start_ms", self._db,
+                                   params=params)
+        return Rollup(int(resolution_s), df["meter_id"].to_numpy(object),
+                      df["window_start_ms"].to_numpy(np.int64), df["kwh"].to_numpy(np.float64),
+                      df["readings"].to_numpy(np.int32))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _empty_rollup(resolution_s: int) -> Rollup:
+    return Rollup(int(resolution_s), np.empty(0, object), np.empty(0, np.int64),
+                  np.empty(0, np.float64), np.empty(0, np.int32))

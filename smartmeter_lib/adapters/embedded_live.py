@@ -1,0 +1,150 @@
+"""The embedded live store: one SQLite file in WAL mode.
+
+The pipeline writes it; dashboards in other processes (Voila kernels) read it at the same time,
+with no server and no root. Snapshots (area loads, the per-meter table) are Arrow IPC blobs;
+London's total load is a table trimmed to the last ``keep_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from smartmeter_lib.errors import BackendError
+from smartmeter_lib.model import AreaStats
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS snapshot (name TEXT PRIMARY KEY, ts_ms INTEGER, payload BLOB);
+CREATE TABLE IF NOT EXISTS totals (ts_ms INTEGER PRIMARY KEY, kw REAL, homes INTEGER);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+def _to_ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _from_ipc(blob: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+
+
+class EmbeddedLive:
+    """An implementation of :class:`smartmeter_lib.adapters.base.LiveStore` in SQLite."""
+
+    def __init__(self, path: Path | str, keep_s: int = 7200) -> None:
+        self.path = Path(path)
+        self.keep_ms = keep_s * 1000
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as err:
+            raise BackendError(f"cannot open the embedded live store {self.path}: {err}") from err
+        self._lock = threading.Lock()
+        self._meter_cache: tuple[int, dict[str, int], pa.Table] | None = None
+
+    def _put_snapshot(self, name: str, ts_ms: int, table: pa.Table) -> None:
+        blob = _to_ipc(table)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO snapshot VALUES (?,?,?)",
+                             (name, int(ts_ms), blob))
+
+    def _get_snapshot(self, name: str) -> tuple[int, pa.Table] | None:
+        with self._lock:
+            row = self._db.execute("SELECT ts_ms, payload FROM snapshot WHERE name=?",
+                                   (name,)).fetchone()
+        if row is None:
+            return None
+        return int(row[0]), _from_ipc(row[1])
+
+    # -- areas ---------------------------------------------------------------------------
+    def put_area_stats(self, stats: AreaStats) -> None:
+        table = pa.table({"cell": pa.array(stats.cell.tolist(), pa.string()),
+                          "kw": stats.kw, "homes": stats.homes.astype(np.int32)})
+        self._put_snapshot(f"area:{stats.precision}", stats.ts_ms, table)
+
+    def get_area_stats(self, precision: int) -> AreaStats | None:
+        got = self._get_snapshot(f"area:{precision}")
+        if got is None:
+            return None
+        ts, t = got
+        return AreaStats(ts, precision, np.array(t["cell"].to_pylist(), dtype=object),
+                         t["kw"].to_numpy(), t["homes"].to_numpy().astype(np.int32))
+
+    # -- London total --------------------------------------------------------------------
+    def put_total(self, ts_ms: int, kw: float, homes: int) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO totals VALUES (?,?,?)",
+                             (int(ts_ms), float(kw), int(homes)))
+            self._db.execute("DELETE FROM totals WHERE ts_ms < ?", (int(ts_ms) - self.keep_ms,))
+
+    def get_totals(self, since_ms: int) -> pd.DataFrame:
+        with self._lock:
+            rows = self._db.execute("SELECT ts_ms, kw, homes FROM totals WHERE ts_ms >= ? "
+                                    "ORDER BY ts_ms", (int(since_ms),)).fetchall()
+        return pd.DataFrame(rows, columns=["ts_ms", "kw", "homes"]).astype(
+            {"ts_ms": "int64", "kw": "float64", "homes": "int64"})
+
+    # -- meters --------------------------------------------------------------------------
+    def put_meters(self, ts_ms: int, meter_id: Sequence[str] | Any, last_ts_ms: Any,
+                   kw: Any, kwh_total: Any) -> None:
+        table = pa.table({
+            "meter_id": pa.array(list(meter_id), pa.string()),
+            "last_ts_ms": np.asarray(last_ts_ms, np.int64),
+            "kw": np.asarray(kw, np.float64),
+            "kwh_total": np.asarray(kwh_total, np.float64),
+        })
+        self._put_snapshot("meters", ts_ms, table)
+
+    def get_meter(self, meter_id: str) -> dict[str, Any] | None:
+        got = self._get_snapshot("meters")
+        if got is None:
+            return None
+        ts, t = got
+        if self._meter_cache is None or self._meter_cache[2].num_rows != t.num_rows:
+            ids = t["meter_id"].to_pylist()
+            self._meter_cache = (ts, {m: i for i, m in enumerate(ids)}, t)
+        i = self._meter_cache[1].get(meter_id)
+        if i is None or i >= t.num_rows:
+            return None
+        row = t.slice(i, 1).to_pylist()[0]
+        if row["meter_id"] != meter_id:  # fleet changed: rebuild the index next time
+            self._meter_cache = None
+            return self.get_meter(meter_id)
+        row["snapshot_ts_ms"] = ts
+        return dict(row)
+
+    # -- KPIs ----------------------------------------------------------------------------
+    def put_kpis(self, kpis: dict[str, float | int | str]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO kv VALUES ('kpis', ?)",
+                             (json.dumps(kpis),))
+
+    def get_kpis(self) -> dict[str, Any]:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM kv WHERE key='kpis'").fetchone()
+        return {} if row is None else dict(json.loads(row[0]))
+
+    def clear(self) -> None:
+        with self._lock:
+            for t in ("snapshot", "totals", "kv"):
+                self._db.execute(f"DELETE FROM {t}")  # noqa: S608 (fixed table names)
+        self._meter_cache = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,120 @@
+"""Typed settings: one frozen object, read from ``SMARTMETER_*`` environment variables.
+
+Examples::
+
+    SMARTMETER_HOMES=2000 SMARTMETER_DATA_DIR=/tmp/sm smartmeter demo
+    SMARTMETER_BUS=kafka SMARTMETER_KAFKA_BOOTSTRAP=127.0.0.1:9092 smartmeter process
+
+Secrets are :class:`pydantic.SecretStr`: they print as ``**********`` and are never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartmeter_lib.errors import ConfigError
+
+DEFAULT_DATA_DIR = Path(".smartmeter")
+
+
+class Settings(BaseSettings):
+    """All settings of smartmeter. Frozen; build a changed copy with :meth:`with_overrides`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMARTMETER_", frozen=True, extra="forbid", env_nested_delimiter="__"
+    )
+
+    # where the embedded backends keep their files
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR, description="Directory for the embedded history and live store."
+    )
+    # which backends
+    bus: Literal["memory"] = Field("memory", description="Message bus backend.")
+    history: Literal["embedded"] = Field("embedded", description="History store backend.")
+    live: Literal["embedded"] = Field("embedded", description="Live store backend.")
+
+    # the fleet
+    homes: int = Field(10_000, ge=1, le=1_000_000, description="Number of simulated homes.")
+    seed: int = Field(42, description="Random seed of the simulated fleet.")
+
+    # stream processing
+    allowed_lateness_s: float = Field(
+        5.0, ge=0, le=3600, description="How late (event time) a reading may arrive."
+    )
+    batch_max: int = Field(50_000, ge=1, description="Largest micro-batch the processor takes.")
+
+    # the dashboards
+    host: str = Field("127.0.0.1", description="Address Voila binds to.")
+    port: int = Field(8866, ge=1, le=65535, description="Port of the dashboards.")
+
+    # real stack (used by the kafka / cassandra / redis backends)
+    kafka_bootstrap: str = Field("127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094")
+    kafka_security_protocol: str = Field("PLAINTEXT")
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    topic_readings: str = Field("fake_iot", description="Topic of meter readings and events.")
+    topic_alerts: str = Field("smartmeter_alerts", description="Topic of alerts.")
+    topic_dlq: str = Field("smartmeter_dlq", description="Dead-letter topic.")
+    cassandra_hosts: str = Field("127.0.0.1")
+    cassandra_port: int = Field(9042, ge=1, le=65535)
+    cassandra_keyspace: str = Field("smartmeter")
+    cassandra_username: str | None = None
+    cassandra_password: SecretStr | None = None
+    redis_url: str = Field("redis://127.0.0.1:6379/0")
+    redis_password: SecretStr | None = None
+    redis_prefix: str = Field("sm:", description="Prefix of every Redis key we write.")
+
+    log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        up = v.upper()
+        if up not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return up
+
+    @field_validator("cassandra_keyspace")
+    @classmethod
+    def _keyspace(cls, v: str) -> str:
+        if not v.replace("_", "").isalnum() or not v[0].isalpha() or len(v) > 48:
+            raise ValueError("must be letters, digits and _ (starting with a letter), ≤48 chars")
+        return v
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A validated copy with some fields changed (``None`` values are ignored)."""
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return build_settings(**data)
+
+    @property
+    def live_db_path(self) -> Path:
+        return self.data_dir / "live.sqlite"
+
+    @property
+    def history_dir(self) -> Path:
+        return self.data_dir / "history"
+
+
+def _explain(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"]) or "settings"
+        env = f"SMARTMETER_{loc.upper()}"
+        shown = "***" if "password" in loc else repr(e.get("input"))
+        flag = loc.replace("_", "-")
+        parts.append(f"{loc}: {e['msg']} (got {shown}; set --{flag} or {env})")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def build_settings(**overrides: Any) -> Settings:
+    """Settings from the environment plus ``overrides``; a :class:`ConfigError` if invalid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_explain(err)) from None

@@ -1,0 +1,192 @@
+"""The domain model: readings as columnar batches, meter events, alerts and area stats.
+
+The hot path never builds a Python object per reading. A :class:`ReadingBatch` holds one numpy
+array per field; everything downstream (windows, detectors, sinks) works on whole arrays.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+
+class Kind(enum.IntEnum):
+    """What a message on the readings topic is."""
+
+    READING = 0  #: energy used in an interval
+    LAST_GASP = 1  #: the meter lost voltage (sent on its capacitor before it dies)
+    POWER_RESTORE = 2  #: voltage came back
+
+
+@dataclass(frozen=True)
+class ReadingBatch:
+    """A columnar batch of meter messages.
+
+    ``ts_ms`` is the start of the interval in UTC milliseconds (event time), ``interval_s`` its
+    length, ``kwh`` the energy imported in it (negative when a home exports, e.g. rooftop PV).
+    """
+
+    meter_id: npt.NDArray[np.object_]
+    ts_ms: npt.NDArray[np.int64]
+    kwh: npt.NDArray[np.float64]
+    interval_s: npt.NDArray[np.uint16]
+    kind: npt.NDArray[np.uint8]
+
+    def __post_init__(self) -> None:
+        n = len(self.meter_id)
+        for name in ("ts_ms", "kwh", "interval_s", "kind"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"ReadingBatch column {name} has {len(getattr(self, name))} "
+                                 f"rows, meter_id has {n}")
+
+    def __len__(self) -> int:
+        return len(self.meter_id)
+
+    @classmethod
+    def empty(cls) -> ReadingBatch:
+        return cls(
+            np.empty(0, dtype=object), np.empty(0, np.int64), np.empty(0, np.float64),
+            np.empty(0, np.uint16), np.empty(0, np.uint8),
+        )
+
+    @classmethod
+    def readings(
+        cls, meter_id: Any, ts_ms: Any, kwh: Any, interval_s: int | Any = 1
+    ) -> ReadingBatch:
+        """A batch of plain readings; ``interval_s`` may be a scalar."""
+        mid = np.asarray(meter_id, dtype=object)
+        n = len(mid)
+        ts = np.broadcast_to(np.asarray(ts_ms, dtype=np.int64), (n,)).copy()
+        iv = np.broadcast_to(np.asarray(interval_s, dtype=np.uint16), (n,)).copy()
+        return cls(mid, ts, np.asarray(kwh, dtype=np.float64), iv, np.zeros(n, np.uint8))
+
+    def take(self, idx: npt.NDArray[Any]) -> ReadingBatch:
+        """Rows selected by an index or boolean mask."""
+        return ReadingBatch(self.meter_id[idx], self.ts_ms[idx], self.kwh[idx],
+                            self.interval_s[idx], self.kind[idx])
+
+    @staticmethod
+    def concat(batches: list[ReadingBatch]) -> ReadingBatch:
+        if not batches:
+            return ReadingBatch.empty()
+        if len(batches) == 1:
+            return batches[0]
+        return ReadingBatch(
+            np.concatenate([b.meter_id for b in batches]),
+            np.concatenate([b.ts_ms for b in batches]),
+            np.concatenate([b.kwh for b in batches]),
+            np.concatenate([b.interval_s for b in batches]),
+            np.concatenate([b.kind for b in batches]),
+        )
+
+    def power_kw(self) -> npt.NDArray[np.float64]:
+        """Average power over each interval in kW."""
+        return self.kwh * 3600.0 / np.maximum(self.interval_s, 1)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.DataFrame({
+            "meter_id": self.meter_id,
+            "ts": pd.to_datetime(self.ts_ms, unit="ms", utc=True),
+            "kwh": self.kwh,
+            "interval_s": self.interval_s,
+            "kind": self.kind,
+        })
+
+
+@dataclass(frozen=True)
+class MeterInfo:
+    """Static facts about the meters in a fleet (columnar)."""
+
+    meter_id: npt.NDArray[np.object_]
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    geohash: npt.NDArray[np.object_]  #: precision 7
+
+    def __len__(self) -> int:
+        return len(self.meter_id)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.DataFrame({"meter_id": self.meter_id, "lat": self.lat, "lon": self.lon,
+                             "geohash": self.geohash})
+
+    @classmethod
+    def from_pandas(cls, df: pd.DataFrame) -> MeterInfo:
+        return cls(df["meter_id"].to_numpy(object), df["lat"].to_numpy(np.float64),
+                   df["lon"].to_numpy(np.float64), df["geohash"].to_numpy(object))
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """Per-meter energy in tumbling windows of ``resolution_s`` (columnar)."""
+
+    resolution_s: int
+    meter_id: npt.NDArray[np.object_]
+    window_start_ms: npt.NDArray[np.int64]
+    kwh: npt.NDArray[np.float64]
+    readings: npt.NDArray[np.int32]
+
+    def __len__(self) -> int:
+        return len(self.meter_id)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.DataFrame({
+            "meter_id": self.meter_id,
+            "window_start": pd.to_datetime(self.window_start_ms, unit="ms", utc=True),
+            "kwh": self.kwh,
+            "readings": self.readings,
+        })
+
+
+@dataclass(frozen=True)
+class AreaStats:
+    """Live load per geohash cell for one second of event time."""
+
+    ts_ms: int
+    precision: int
+    cell: npt.NDArray[np.object_]
+    kw: npt.NDArray[np.float64]
+    homes: npt.NDArray[np.int32]
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.DataFrame({"cell": self.cell, "kw": self.kw, "homes": self.homes})
+
+
+class AlertKind(str, enum.Enum):
+    AREA_OUTAGE = "AREA_OUTAGE"
+    COMMS_LOSS = "COMMS_LOSS"
+    SUSPECTED_THEFT = "SUSPECTED_THEFT"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An outage, comms-loss or suspected-theft alert. ``end_ms`` is None while it is open."""
+
+    alert_id: str
+    kind: AlertKind
+    area: str
+    meters: tuple[str, ...]
+    start_ms: int
+    end_ms: int | None = None
+    score: float = 1.0
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.end_ms is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alert_id": self.alert_id, "kind": self.kind.value, "area": self.area,
+                "meters": list(self.meters), "start_ms": self.start_ms, "end_ms": self.end_ms,
+                "score": self.score, "evidence": self.evidence}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Alert:
+        return cls(str(d["alert_id"]), AlertKind(d["kind"]), str(d["area"]),
+                   tuple(d["meters"]), int(d["start_ms"]),
+                   None if d.get("end_ms") is None else int(d["end_ms"]),
+                   float(d.get("score", 1.0)), dict(d.get("evidence") or {}))

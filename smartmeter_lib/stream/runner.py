@@ -1,0 +1,186 @@
+"""The processor edge: bus → decode → windows → sinks (history, live store) → commit.
+
+Offsets are committed only after the sinks hold the data: readings are buffered and written
+to history every ``flush_interval_s``, and the commit follows that write. Bad messages go to
+the dead-letter topic with the reason and never stop the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from smartmeter_lib.adapters.base import Bus, HistoryStore, LiveStore, Message
+from smartmeter_lib.codec import decode_batch, encode_batch
+from smartmeter_lib.config import Settings
+from smartmeter_lib.model import MeterInfo, ReadingBatch
+from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggregator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProcessorStats:
+    messages_in: int = 0
+    readings_stored: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    rollups_written: int = 0
+    live_seconds: int = 0
+    commits: int = 0
+    last_live_ts_ms: int | None = None
+
+    def reject(self, reason: str, n: int = 1) -> None:
+        head = reason.split(":")[0]
+        self.rejected[head] = self.rejected.get(head, 0) + n
+
+
+class Processor:
+    """One member of the processor group."""
+
+    def __init__(self, settings: Settings, bus: Bus, history: HistoryStore, live: LiveStore,
+                 meters: MeterInfo | None = None, group_id: str = "smartmeter-processor",
+                 flush_interval_s: float = 2.0, store_readings: bool = True) -> None:
+        self.settings = settings
+        self.bus, self.history, self.live = bus, history, live
+        self.meters = meters if meters is not None else history.meters()
+        if len(self.meters) == 0:
+            log.warning("processor: the meter registry is empty; every reading will be "
+                        "refused as an unknown meter (register the fleet first)")
+        self.agg = WindowedAggregator(self.meters, int(settings.allowed_lateness_s * 1000))
+        self.group_id = group_id
+        self.flush_interval_s = flush_interval_s
+        self.store_readings = store_readings
+        self.stats = ProcessorStats()
+        self._pending: list[ReadingBatch] = []
+        self._last_flush = time.monotonic()
+        self._last_meter_put = 0.0
+        self.idle_partition_s = 5.0
+        self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
+        self._consumer = bus.consumer([settings.topic_readings], group_id)
+
+    # -- loop ----------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, duration_s: float | None = None,
+            idle_exit_s: float | None = None) -> ProcessorStats:
+        """Process until ``stop`` is set, ``duration_s`` passes, or nothing arrives for
+        ``idle_exit_s``; then close all windows, flush and commit."""
+        stop = stop or threading.Event()
+        end = None if duration_s is None else time.monotonic() + duration_s
+        idle_since = time.monotonic()
+        while not stop.is_set() and (end is None or time.monotonic() < end):
+            n = self.step(timeout_s=0.2)
+            now = time.monotonic()
+            if n:
+                idle_since = now
+            elif idle_exit_s is not None and now - idle_since >= idle_exit_s:
+                break
+        self.finish()
+        return self.stats
+
+    def step(self, timeout_s: float = 0.2) -> int:
+        msgs = self._consumer.poll_batch(self.settings.batch_max, timeout_s)
+        if msgs:
+            self.stats.messages_in += len(msgs)
+            decoded = decode_batch([m.key for m in msgs], [m.value for m in msgs])
+            for r in decoded.rejects:
+                self._dead_letter(msgs[r.index], r.reason)
+            clock = self._event_clock(msgs, decoded.index, decoded.batch.ts_ms)
+            self._handle(self.agg.process(decoded.batch, clock))
+        elif self._partition_max:
+            self._handle(self.agg.process(ReadingBatch.empty(), self._event_clock([], [], [])))
+        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self._flush_and_commit()
+        return len(msgs)
+
+    def _event_clock(self, msgs: list[Message], index: Any, ts_ms: Any) -> int | None:
+        """The smallest, over partitions that are not idle, of their largest event time."""
+        now = time.monotonic()
+        if len(index):
+            parts = np.fromiter((msgs[i].partition for i in index), np.int64, len(index))
+            for p in np.unique(parts):
+                top = int(ts_ms[parts == p].max())
+                old = self._partition_max.get(int(p), (top, now))[0]
+                self._partition_max[int(p)] = (max(old, top), now)
+        live = [t for t, seen in self._partition_max.values()
+                if now - seen < self.idle_partition_s]
+        return min(live) if live else None
+
+    def finish(self) -> None:
+        """Close every open window, write everything, commit."""
+        self._handle(self.agg.flush(), final=True)
+        self._flush_and_commit()
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    # -- sinks ---------------------------------------------------------------------------
+    def _handle(self, res: StepResult, final: bool = False) -> None:
+        if len(res.accepted) and self.store_readings:
+            self._pending.append(res.accepted)
+        for name, rows in (("late", res.late), ("unknown meter", res.unknown),
+                           ("timestamp in the future", res.future)):
+            if len(rows):
+                self._dead_letter_rows(rows, name)
+        if res.duplicates:
+            self.stats.reject("duplicate", res.duplicates)
+        for r in res.rollups:
+            self.history.write_rollups(r)
+            self.stats.rollups_written += len(r)
+        for s in res.seconds:
+            self.live.put_total(s.ts_ms, s.total_kw, s.homes)
+            self.stats.live_seconds += 1
+        if res.seconds:
+            self._publish_live(res.seconds[-1], force=final)
+
+    def _publish_live(self, last: LiveSecond, force: bool = False) -> None:
+        for stats in last.areas.values():
+            self.live.put_area_stats(stats)
+        self.stats.last_live_ts_ms = last.ts_ms
+        now = time.monotonic()
+        if force or now - self._last_meter_put >= 1.0:
+            a = self.agg
+            self.live.put_meters(last.ts_ms, a.meters.meter_id, a.last_ts, a.last_kw,
+                                 a.kwh_total)
+            self._last_meter_put = now
+        self.live.put_kpis({
+            "ts_ms": last.ts_ms, "homes_reporting": last.homes,
+            "homes_total": len(self.meters), "total_mw": last.total_kw / 1000.0,
+            "messages_in": self.stats.messages_in,
+            "rejected": int(sum(self.stats.rejected.values())),
+        })
+
+    def _flush_and_commit(self) -> None:
+        if self._pending:
+            batch = ReadingBatch.concat(self._pending)
+            self.history.write_readings(batch)
+            self.stats.readings_stored += len(batch)
+            self._pending = []
+        self._consumer.commit()
+        self.stats.commits += 1
+        self._last_flush = time.monotonic()
+
+    def _dead_letter(self, msg: Message, reason: str) -> None:
+        self.stats.reject(reason)
+        payload = {"reason": reason, "topic": msg.topic, "partition": msg.partition,
+                   "offset": msg.offset,
+                   "key": None if msg.key is None else msg.key.decode("utf-8", "replace"),
+                   "value_hex": None if msg.value is None else msg.value[:4096].hex()}
+        self.bus.produce(self.settings.topic_dlq, msg.key, json.dumps(payload).encode())
+
+    def _dead_letter_rows(self, rows: ReadingBatch, reason: str) -> None:
+        keys, values = encode_batch(rows)
+        wm = self.agg.watermark_ms
+        for k, v, ts in zip(keys, values, rows.ts_ms.tolist(), strict=True):
+            why = reason
+            if reason == "late" and wm is not None:
+                why = f"late: {int(self.agg.closed_until_ms or 0) - ts} ms behind closed windows"
+            self.stats.reject(why)
+            payload = {"reason": why, "topic": self.settings.topic_readings, "key": k.decode(),
+                       "value_hex": v.hex()}
+            self.bus.produce(self.settings.topic_dlq, k, json.dumps(payload).encode())
+

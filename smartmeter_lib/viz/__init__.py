@@ -1,0 +1,1 @@
+"""Bokeh figure builders and live-store access for the dashboards and notebooks."""

@@ -1,0 +1,124 @@
+"""Serve dashboard notebooks with Voila on 127.0.0.1, and stop them without leftovers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from smartmeter_lib.errors import ConfigError, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+def dashboards_dir() -> Path:
+    """Where the dashboard notebooks are (``SMARTMETER_DASHBOARDS_DIR`` overrides)."""
+    env = os.environ.get("SMARTMETER_DASHBOARDS_DIR")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "dashboards"
+    if not path.is_dir():
+        raise ConfigError(f"dashboards folder not found at {path}; set "
+                          "SMARTMETER_DASHBOARDS_DIR to the repository's dashboards/ folder")
+    return path
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A :class:`ConfigError` if something already listens on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise ConfigError(f"port {port} on {host} is already in use; choose another with "
+                              f"--port (or SMARTMETER_PORT)") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class VoilaServer:
+    """A Voila process serving one notebook (or a folder of notebooks)."""
+
+    def __init__(self, target: Path, host: str, port: int, env: dict[str, str],
+                 log_file: Path) -> None:
+        self.target, self.host, self.port = target, host, port
+        self.env = {**os.environ, **env, "BOKEH_RESOURCES": "inline"}
+        self.log_file = log_file
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        check_port_free(self.host, self.port)
+        cmd = [sys.executable, "-m", "voila", str(self.target), f"--port={self.port}",
+               f"--Voila.ip={self.host}", "--no-browser", "--show_tracebacks=True"]
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_file, "ab")  # noqa: SIM115 (closed by the child's exit)
+        self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServiceError(f"voila exited with code {self.proc.returncode}; see "
+                                   f"{self.log_file}")
+            try:
+                # HEAD answers (405) without starting a kernel: any HTTP answer means ready
+                urllib.request.urlopen(urllib.request.Request(self.url, method="HEAD"),
+                                       timeout=2).close()
+                ready = True
+            except urllib.error.HTTPError:
+                ready = True
+            except (urllib.error.URLError, OSError):
+                ready = False
+            if ready:
+                log.info("voila is serving %s on %s", self.target.name, self.url)
+                return
+            else:
+                # not listening yet: wait for the process (or a short tick), then look again
+                try:
+                    self.proc.wait(timeout=0.25)
+                except subprocess.TimeoutExpired:
+                    pass
+        self.stop()
+        raise ServiceError(f"voila did not answer on {self.url} within {timeout_s:.0f} s; see "
+                           f"{self.log_file}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Stop Voila and every kernel it started; nothing is left behind."""
+        if self.proc is None:
+            return
+        try:
+            family = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(
+                recursive=True)]
+        except psutil.NoSuchProcess:
+            family = []
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("voila did not stop within %.0f s; killing it", timeout_s)
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        alive = [p for p in family[1:] if p.is_running()]
+        for p in alive:
+            p.terminate()
+        _, alive = psutil.wait_procs(alive, timeout=5)
+        for p in alive:
+            p.kill()
+        psutil.wait_procs(alive, timeout=5)
+        self.proc = None

@@ -1,0 +1,80 @@
+"""The history-store contract: every HistoryStore implementation must pass these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from smartmeter_lib.adapters.base import HistoryStore
+from smartmeter_lib.model import MeterInfo, ReadingBatch, Rollup
+
+from .conftest import HISTORIES
+
+pytestmark = pytest.mark.parametrize("history_factory", HISTORIES, indirect=True)
+T0 = 1_764_300_000_000  # 2025-11-28 03:20 UTC
+
+
+def _meters(prefix: str, n: int = 3) -> MeterInfo:
+    ids = np.array([f"{prefix}-{i}" for i in range(n)], dtype=object)
+    return MeterInfo(ids, np.linspace(51.4, 51.6, n), np.linspace(-0.2, 0.1, n),
+                     np.array(["gcpvj0d"] * n, dtype=object))
+
+
+def test_meter_registry_round_trip_and_upsert(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    h = history_factory()
+    h.register_meters(_meters(unique))
+    h.register_meters(_meters(unique))  # twice: still three meters
+    got = h.meters().to_pandas()
+    mine = got[got.meter_id.str.startswith(unique)].sort_values("meter_id")
+    assert list(mine.meter_id) == [f"{unique}-0", f"{unique}-1", f"{unique}-2"]
+    assert mine.lat.tolist() == pytest.approx([51.4, 51.5, 51.6])
+
+
+def test_readings_round_trip_in_time_order_and_idempotent(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    h = history_factory()
+    m = f"{unique}-0"
+    ts = T0 + np.array([3000, 1000, 2000, 86_400_000])  # last one is the next day
+    batch = ReadingBatch.readings([m, m, m, m], ts, [0.3, 0.1, 0.2, 0.9])
+    h.write_readings(batch)
+    h.write_readings(batch.take(np.array([0, 1])))  # replayed: must not double
+    other = ReadingBatch.readings([f"{unique}-1"], [T0 + 1000], [5.0])
+    h.write_readings(other)
+    got = h.read_readings(m, T0, T0 + 10_000)
+    assert got.ts_ms.tolist() == [T0 + 1000, T0 + 2000, T0 + 3000]
+    assert got.kwh.tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert got.interval_s.tolist() == [1, 1, 1]
+    assert len(h.read_readings(m, T0, T0 + 2 * 86_400_000)) == 4
+    assert len(h.read_readings(m, T0 + 5000, T0 + 6000)) == 0
+
+
+def test_rollups_upsert_by_window(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    h = history_factory()
+    ids = np.array([f"{unique}-0", f"{unique}-1"], dtype=object)
+    r1 = Rollup(60, ids, np.array([T0, T0]), np.array([1.0, 2.0]), np.array([60, 60],
+                                                                             np.int32))
+    h.write_rollups(r1)
+    r2 = Rollup(60, ids[:1], np.array([T0]), np.array([1.5]), np.array([61], np.int32))
+    h.write_rollups(r2)  # same window again: replaces, never adds
+    h.write_rollups(Rollup(1800, ids[:1], np.array([T0]), np.array([9.0]),
+                           np.array([1800], np.int32)))
+    got = h.read_rollups(60, list(ids), T0, T0 + 60_000)
+    assert got.meter_id.tolist() == list(ids)
+    assert got.kwh.tolist() == pytest.approx([1.5, 2.0])
+    assert got.readings.tolist() == [61, 60]
+    assert h.read_rollups(1800, [ids[0]], T0, T0 + 1).kwh.tolist() == [9.0]
+    assert len(h.read_rollups(60, [ids[0]], T0 + 60_000, T0 + 120_000)) == 0
+
+
+def test_a_second_client_sees_the_writes(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    writer, reader = history_factory(), history_factory()
+    writer.register_meters(_meters(unique, 2))
+    writer.write_rollups(Rollup(60, np.array([f"{unique}-0"], object), np.array([T0]),
+                                np.array([0.25]), np.array([60], np.int32)))
+    assert reader.read_rollups(60, [f"{unique}-0"], T0, T0 + 1).kwh.tolist() == [0.25]
+    assert f"{unique}-1" in set(reader.meters().meter_id.tolist())
