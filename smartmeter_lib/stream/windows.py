@@ -199,6 +199,10 @@ class WindowedAggregator:
         self.last_kw[i[newer]] = kw[order][newer]
 
     def _close(self, watermark: int | None, res: StepResult) -> None:
+        if watermark is not None:  # every second ending at or before the watermark is closed
+            done = watermark // LIVE_MS * LIVE_MS
+            self.closed_until_ms = done if self.closed_until_ms is None else max(
+                self.closed_until_ms, done)
         for s in sorted(self._seconds):
             if watermark is not None and s + LIVE_MS > watermark:
                 break

@@ -1,0 +1,109 @@
+"""`smartmeter demo` end to end: the live dashboard in a real browser, then Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from smartmeter_lib.adapters.embedded_live import EmbeddedLive
+from smartmeter_lib.viz.serve import free_port
+
+from .conftest import BOKEH_STATE_JS
+
+
+class Demo:
+    """`smartmeter demo` in a subprocess, with its stderr collected by a thread."""
+
+    def __init__(self, data_dir: Path, homes: int, port: int) -> None:
+        self.port = port
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smartmeter_lib.cli", "--data-dir", str(data_dir), "demo",
+             "--homes", str(homes), "--port", str(port)],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip())
+            if "dashboard ready" in line:
+                self.ready.set()
+        self.ready.set()
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+
+def test_demo_serves_a_live_map_and_stops_cleanly(browser: Any, tmp_path: Path,
+                                                 test_output_dir: Path) -> None:
+    port = free_port()
+    demo = Demo(tmp_path / "data", homes=800, port=port)
+    try:
+        assert demo.ready.wait(180), "demo not ready in 180 s:\n" + "\n".join(demo.lines)
+        assert demo.proc.poll() is None, "\n".join(demo.lines)
+        assert f"http://127.0.0.1:{port}/" in "\n".join(demo.lines)
+        page = browser.new_page(viewport={"width": 1100, "height": 1000})
+        t0 = time.monotonic()
+        page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
+        page.wait_for_function(
+            "() => window.Bokeh && Bokeh.documents.length > 0 && "
+            "[...Bokeh.documents[0]._all_models.values()].some("
+            "  m => m.name === 'cells' && m.data.kw && m.data.kw.length > 0)",
+            timeout=120_000)
+        first_render_s = time.monotonic() - t0
+        before = page.evaluate(BOKEH_STATE_JS)
+        # wait on the condition "the page's state changed", bounded
+        page.wait_for_function(
+            "(old) => { const m = [...Bokeh.documents[0]._all_models.values()]"
+            "  .find(m => m.name === 'total'); return m && m.data.t.length > old; }",
+            arg=len(before["total"]["data"]["t"]), timeout=20_000)
+        page.wait_for_function(
+            "(old) => { const m = [...Bokeh.documents[0]._all_models.values()]"
+            "  .find(m => m.name === 'cells'); return JSON.stringify(Array.from(m.data.kw))"
+            "  !== JSON.stringify(old); }", arg=before["cells"]["data"]["kw"], timeout=20_000)
+        after = page.evaluate(BOKEH_STATE_JS)
+        page.screenshot(path=str(test_output_dir / "demo_london_live.png"), full_page=True)
+
+        cells = after["cells"]["data"]
+        assert len(cells["cell"]) >= 50, "London should be covered by many geohash-5 cells"
+        assert all(len(c) == 5 for c in cells["cell"])
+        assert sum(cells["homes"]) == 800  # every home reports, each in exactly one cell
+        assert before["cells"]["data"]["kw"] != cells["kw"], "map values did not change"
+        assert after["total"]["data"]["t"][-1] > before["total"]["data"]["t"][-1]
+        assert "800 / 800" in after["kpis"]["text"]
+        # the page agrees with the live store the pipeline writes
+        live = EmbeddedLive(tmp_path / "data" / "live.sqlite")
+        mw = live.get_totals(0)["kw"].iloc[-1] / 1000
+        live.close()
+        assert after["total"]["data"]["mw"][-1] == pytest.approx(mw, rel=0.2)
+        assert first_render_s < 60
+        page.close()
+
+        family = demo.descendants()
+        assert any("voila" in " ".join(p.cmdline()) for p in family)
+        demo.proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert demo.proc.wait(timeout=90) == 0, "\n".join(demo.lines[-20:])
+        gone, alive = psutil.wait_procs(family, timeout=30)
+        assert alive == [], f"left behind: {[p.cmdline() for p in alive]}"
+        assert any(re.search(r"demo stopped: \d+ readings produced", x) for x in demo.lines)
+    finally:
+        if demo.proc.poll() is None:
+            demo.proc.kill()
+        for p in demo.descendants():
+            p.kill()

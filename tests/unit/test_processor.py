@@ -1,0 +1,110 @@
+"""The processor over the memory bus and the embedded stores, end to end in-process."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smartmeter_lib.adapters.embedded_history import EmbeddedHistory
+from smartmeter_lib.adapters.embedded_live import EmbeddedLive
+from smartmeter_lib.adapters.memory_bus import MemoryBus
+from smartmeter_lib.codec import encode_one
+from smartmeter_lib.config import build_settings
+from smartmeter_lib.simulate.fleet import Fleet
+from smartmeter_lib.simulate.producer import run_fleet_producer
+from smartmeter_lib.stream.runner import Processor
+
+START = 1_764_288_000 + 3600 * 18  # 18:00 UTC
+
+
+@pytest.fixture
+def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings = build_settings(data_dir=tmp_path, allowed_lateness_s=2)
+    bus = MemoryBus()
+    for t in (settings.topic_readings, settings.topic_dlq):
+        bus.create_topic(t, partitions=6)
+    history = EmbeddedHistory(settings.history_dir)
+    live = EmbeddedLive(settings.live_db_path)
+    yield settings, bus, history, live
+    for x in (bus, history, live):
+        x.close()
+
+
+def test_every_reading_lands_in_rollups_and_live(stack) -> None:  # type: ignore[no-untyped-def]
+    settings, bus, history, live = stack
+    fleet = Fleet(300, seed=5)
+    history.register_meters(fleet.meters)
+    ref = Fleet(300, seed=5)  # same seed: the same readings, to compute the expected sums
+    expected = np.zeros(300)
+    for k in range(125):
+        expected += ref.readings(START + k).kwh
+    run_fleet_producer(fleet, bus, settings.topic_readings, start_s=START, speedup=0,
+                       duration_s=125)
+    proc = Processor(settings, bus, history, live)
+    stats = proc.run(stop=threading.Event(), idle_exit_s=1.0)
+    assert stats.messages_in == 300 * 125
+    assert stats.rejected == {}
+    assert stats.readings_stored == 300 * 125
+    r = history.read_rollups(60, None, START * 1000, (START + 125) * 1000)
+    per_meter = {m: 0.0 for m in fleet.meters.meter_id}
+    for m, k in zip(r.meter_id, r.kwh, strict=True):
+        per_meter[m] += k
+    got = np.array([per_meter[m] for m in fleet.meters.meter_id])
+    assert got == pytest.approx(expected, rel=1e-9)
+    assert sorted(set(r.window_start_ms.tolist())) == [START * 1000, (START + 60) * 1000,
+                                                         (START + 120) * 1000]
+    half = history.read_rollups(1800, None, START * 1000, (START + 1800) * 1000)
+    assert float(half.kwh.sum()) == pytest.approx(expected.sum())
+    # the live store: totals per second, areas, each meter's running kWh
+    totals = live.get_totals(0)
+    assert len(totals) == 125
+    areas = live.get_area_stats(6)
+    assert areas is not None and int(areas.homes.sum()) == 300
+    m0 = live.get_meter(str(fleet.meters.meter_id[0]))
+    assert m0 is not None and m0["kwh_total"] == pytest.approx(expected[0])
+    assert live.get_kpis()["homes_reporting"] == 300
+    raw = history.read_readings(str(fleet.meters.meter_id[0]), START * 1000,
+                                (START + 125) * 1000)
+    assert len(raw) == 125
+
+
+def test_bad_messages_go_to_the_dead_letter_topic(stack) -> None:  # type: ignore[no-untyped-def]
+    settings, bus, history, live = stack
+    fleet = Fleet(5, seed=1)
+    history.register_meters(fleet.meters)
+    t = START * 1000
+    good = [encode_one(str(fleet.meters.meter_id[0]), t + i * 1000, 0.0001) for i in range(5)]
+    bad = [(b"SM0000001", b"garbage"), encode_one("NOT-A-METER", t, 0.0001),
+           (b"SM0000002", encode_one("x", t, float("nan"))[1])]
+    for k, v in good[:3] + bad + good[3:]:
+        bus.produce(settings.topic_readings, k, v)
+    stats = Processor(settings, bus, history, live).run(idle_exit_s=0.5)
+    assert stats.messages_in == 8
+    assert stats.readings_stored == 5
+    c = bus.consumer([settings.topic_dlq], "check")
+    dlq = [json.loads(m.value or b"") for m in c.poll_batch(100, 1.0)]
+    reasons = sorted(d["reason"] for d in dlq)
+    assert len(reasons) == 3
+    assert reasons == ["kwh is not a finite number", "unknown meter",
+                       "unsupported schema version 103"]  # b"garbage" starts with "g"
+    assert {d["key"] for d in dlq} == {"SM0000001", "NOT-A-METER", "SM0000002"}
+    assert stats.rejected == {"kwh is not a finite number": 1, "unknown meter": 1,
+                              "unsupported schema version 103": 1}
+
+
+def test_offsets_are_committed_only_after_the_sinks(stack) -> None:  # type: ignore[no-untyped-def]
+    settings, bus, history, live = stack
+    fleet = Fleet(10, seed=1)
+    history.register_meters(fleet.meters)
+    run_fleet_producer(fleet, bus, settings.topic_readings, start_s=START, speedup=0,
+                       duration_s=3)
+    proc = Processor(settings, bus, history, live, flush_interval_s=3600)
+    assert proc.step(timeout_s=1.0) == 30
+    proc.close()  # "crash" before the flush: nothing was committed
+    again = Processor(settings, bus, history, live)
+    stats = again.run(idle_exit_s=0.5)
+    assert stats.messages_in == 30 and stats.readings_stored == 30
