@@ -137,10 +137,8 @@ def decode_batch(keys: Sequence[bytes | None], values: Sequence[bytes | None]) -
             rejects.append(Reject(i, k, v, reason))
         else:
             good_idx.append(i)
-    if len(good_idx) == n:
-        buf = b"".join(values)  # type: ignore[arg-type]
-    else:
-        buf = b"".join(values[i] for i in good_idx)  # type: ignore[misc]
+    chosen = values if len(good_idx) == n else [values[i] for i in good_idx]
+    buf = b"".join(chosen)  # type: ignore[arg-type]
     arr = np.frombuffer(buf, dtype=WIRE_V1)
     reasons = _check_rows(arr)
     bad = np.flatnonzero(reasons != None)  # noqa: E711  (element-wise)

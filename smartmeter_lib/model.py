@@ -156,7 +156,7 @@ class AreaStats:
         return pd.DataFrame({"cell": self.cell, "kw": self.kw, "homes": self.homes})
 
 
-class AlertKind(str, enum.Enum):
+class AlertKind(enum.StrEnum):
     AREA_OUTAGE = "AREA_OUTAGE"
     COMMS_LOSS = "COMMS_LOSS"
     SUSPECTED_THEFT = "SUSPECTED_THEFT"

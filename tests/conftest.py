@@ -13,7 +13,11 @@ SHARED_DATA = ROOT.parent / "shared" / "data" / "lcl-samples"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        path = Path(str(item.fspath)).resolve()
+        if not path.is_relative_to(ROOT / "tests"):
+            item.add_marker(pytest.mark.unit)  # doctests of the library
+            continue
+        parts = path.relative_to(ROOT / "tests").parts
         if parts[0] in ("unit", "integration", "e2e"):
             item.add_marker(getattr(pytest.mark, parts[0]))
 

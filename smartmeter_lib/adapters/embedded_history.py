@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,7 +132,7 @@ class EmbeddedHistory:
                      start_ms: int, end_ms: int) -> Rollup:
         sql = ("SELECT meter_id, window_start_ms, kwh, readings FROM rollups WHERE "
                "resolution_s=? AND window_start_ms>=? AND window_start_ms<?")
-        params: list[object] = [int(resolution_s), int(start_ms), int(end_ms)]
+        params: list[Any] = [int(resolution_s), int(start_ms), int(end_ms)]
         if meter_ids is not None:
             ids = list(meter_ids)
             if not ids:

@@ -142,7 +142,7 @@ class EmbeddedLive:
     def clear(self) -> None:
         with self._lock:
             for t in ("snapshot", "totals", "kv"):
-                self._db.execute(f"DELETE FROM {t}")  # noqa: S608 (fixed table names)
+                self._db.execute(f"DELETE FROM {t}")
         self._meter_cache = None
 
     def close(self) -> None:

@@ -118,7 +118,7 @@ class WindowedAggregator:
         is_event = batch.kind != Kind.READING
         res.events = batch.take(is_event)
         batch = batch.take(~is_event) if is_event.any() else batch
-        idx = self._index.get_indexer(batch.meter_id)
+        idx = self._index.get_indexer(pd.Index(batch.meter_id))
         unknown = idx < 0
         future = batch.ts_ms > self._now_ms() + self.max_future_ms
         late = np.zeros(len(batch), bool)
@@ -223,7 +223,7 @@ class WindowedAggregator:
         reporting = (w.seen_ts >= 0).astype(np.float64)
         areas = {}
         for p, (codes, cells) in self.areas.items():
-            kw = np.bincount(codes, weights=w.kw, minlength=len(cells))
+            kw = np.bincount(codes, weights=w.kw, minlength=len(cells)).astype(np.float64)
             homes = np.bincount(codes, weights=reporting, minlength=len(cells)).astype(np.int32)
             areas[p] = AreaStats(s, p, cells, kw, homes)
         return LiveSecond(s, float(w.kw.sum()), int(reporting.sum()), areas)

@@ -113,9 +113,9 @@ class LondonLive:
             cells = [str(c) for c in a.cell]
             if cells != self._cell_order:
                 xs, ys = geo.cell_polygons_mercator(cells)
-                cx, cy = zip(*[(float(np.mean(x)), float(np.mean(y)))
-                               for x, y in zip(xs, ys, strict=True)], strict=True)
-                self._geometry = (xs, ys, list(cx), list(cy))
+                cx = [float(np.mean(x)) for x in xs]
+                cy = [float(np.mean(y)) for y in ys]
+                self._geometry = (xs, ys, cx, cy)
                 self._cell_order = cells
             xs, ys, cx, cy = self._geometry
             kw = np.round(a.kw.astype(float), 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -89,10 +90,8 @@ class VoilaServer:
                 return
             else:
                 # not listening yet: wait for the process (or a short tick), then look again
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     self.proc.wait(timeout=0.25)
-                except subprocess.TimeoutExpired:
-                    pass
         self.stop()
         raise ServiceError(f"voila did not answer on {self.url} within {timeout_s:.0f} s; see "
                            f"{self.log_file}")

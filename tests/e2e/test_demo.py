@@ -99,7 +99,7 @@ def test_demo_serves_a_live_map_and_stops_cleanly(browser: Any, tmp_path: Path,
         assert any("voila" in " ".join(p.cmdline()) for p in family)
         demo.proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert demo.proc.wait(timeout=90) == 0, "\n".join(demo.lines[-20:])
-        gone, alive = psutil.wait_procs(family, timeout=30)
+        _gone, alive = psutil.wait_procs(family, timeout=30)
         assert alive == [], f"left behind: {[p.cmdline() for p in alive]}"
         assert any(re.search(r"demo stopped: \d+ readings produced", x) for x in demo.lines)
     finally:

@@ -72,6 +72,14 @@ def test_kafka_topic_with_rf3_and_min_isr2(services: ServicesConfig) -> None:
                      config={"min.insync.replicas": "2"})
     admin.create_topics([topic], operation_timeout=30)[name].result(timeout=60)
     try:
+        # create_topics returns once the controller committed; brokers learn it a moment later.
+        def fully_replicated() -> bool:
+            found = admin.list_topics(topic=name, timeout=10).topics[name]
+            return found.error is None and len(found.partitions) == 3 and all(
+                len(p.isrs) == 3 for p in found.partitions.values()
+            )
+
+        wait_until(fully_replicated, timeout=30, what=f"metadata of {name}", interval=0.2)
         described = admin.list_topics(topic=name, timeout=10).topics[name]
         assert described.error is None
         assert len(described.partitions) == 3
