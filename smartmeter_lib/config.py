@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # the dashboards
     host: str = Field("127.0.0.1", description="Address Voila binds to.")
     port: int = Field(8866, ge=1, le=65535, description="Port of the dashboards.")
+    dashboard_page_timeout_s: float = Field(
+        30.0, gt=0, description="A dashboard stops updating after this long without a page "
+        "heartbeat (the browser went away).")
+    dashboard_cull_s: int = Field(
+        60, ge=5, description="Voila shuts down a dashboard kernel idle for this long.")
 
     # real stack (used by the kafka / cassandra / redis backends)
     kafka_bootstrap: str = Field("127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094")

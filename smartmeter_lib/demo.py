@@ -106,8 +106,11 @@ def run_demo(settings: Settings, duration_s: float | None = None,
         pipeline.start()
         if serve:
             server = VoilaServer(notebook, settings.host, settings.port,
-                                 {"SMARTMETER_DATA_DIR": str(Path(settings.data_dir).resolve())},
-                                 Path(settings.data_dir) / "logs" / "voila.log")
+                                 {"SMARTMETER_DATA_DIR": str(Path(settings.data_dir).resolve()),
+                                  "SMARTMETER_DASHBOARD_PAGE_TIMEOUT_S":
+                                      str(settings.dashboard_page_timeout_s)},
+                                 Path(settings.data_dir) / "logs" / "voila.log",
+                                 cull_idle_s=settings.dashboard_cull_s)
             server.start()
             log.info("dashboard ready: %s  (Ctrl-C to stop)", server.url)
         end = None if duration_s is None else t0 + duration_s

@@ -1,14 +1,13 @@
 """The london_live dashboard: geohash cells coloured by live load, and London's total load.
 
-The notebook in ``dashboards/london_live.ipynb`` only calls :func:`show`. The updater is an
-asyncio task on the kernel's loop; reads from the live store run in an executor so the widgets
-never freeze, and every update sends the whole state (updates sent before the page attaches
-are not lost that way).
+The notebook in ``dashboards/london_live.ipynb`` only calls :func:`show`. The updater
+(:mod:`smartmeter_lib.viz.live`) is an asyncio task on the kernel's loop; reads from the live
+store run in an executor so the widgets never freeze, and every update sends the whole state
+(updates sent before the page attaches are not lost that way).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from bokeh.plotting import figure
 from smartmeter_lib import geo
 from smartmeter_lib.adapters.base import LiveStore
 from smartmeter_lib.model import AreaStats
+from smartmeter_lib.viz.live import PageHeartbeat, Updater
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ class LondonLive:
         ts.line("t", "mw", source=self.total, line_width=2, legend_label="total load")
         ts.xaxis.axis_label = "Time (UTC)"
         ts.yaxis.axis_label = "Load (MW)"
-        ts.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", seconds="%H:%M:%S")
+        ts.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", minsec="%H:%M:%S",
+                                                   seconds="%H:%M:%S")
         ts.legend.location = "top_left"
         return column(self.kpis, row(m), ts)
 
@@ -130,40 +131,13 @@ class LondonLive:
         self.kpis.text = _kpi_html(snap.kpis)
 
 
-class Updater:
-    """Refreshes a :class:`LondonLive` every ``interval_s`` from a live store."""
-
-    def __init__(self, view: LondonLive, live: LiveStore, interval_s: float = 1.0) -> None:
-        self.view, self.live, self.interval_s = view, live, interval_s
-        self._task: asyncio.Task[None] | None = None
-        self.updates = 0
-
-    async def run(self, max_updates: int | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        while max_updates is None or self.updates < max_updates:
-            try:
-                snap = await loop.run_in_executor(
-                    None, read_snapshot, self.live, self.view.precision, self.view.window_s)
-                self.view.apply(snap)
-                self.updates += 1
-            except Exception:  # keep the page alive; the log says why
-                log.exception("dashboard update failed")
-            await asyncio.sleep(self.interval_s)
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self.run())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-
 def show(precision: int = 5, interval_s: float = 1.0) -> Any:
     """Build the dashboard from the settings' live store, start updating, return the widget.
 
-    Meant for a notebook cell: the returned ``BokehModel`` displays itself.
+    Meant for a notebook cell: the returned widget displays itself. The updater stops when
+    the page has sent no heartbeat for ``settings.dashboard_page_timeout_s``.
     """
+    import ipywidgets as w
     from bokeh.io import output_notebook
     from bokeh.resources import INLINE
     from jupyter_bokeh.widgets import BokehModel
@@ -172,10 +146,12 @@ def show(precision: int = 5, interval_s: float = 1.0) -> Any:
     from smartmeter_lib.config import build_settings
 
     output_notebook(resources=INLINE, hide_banner=True)
-    live = open_live(build_settings())
+    settings = build_settings()
+    live = open_live(settings)
     view = LondonLive(precision=precision)
     view.apply(read_snapshot(live, precision, view.window_s))
-    updater = Updater(view, live, interval_s)
+    heartbeat = PageHeartbeat()
+    updater = Updater(lambda: read_snapshot(live, precision, view.window_s), view.apply,
+                      interval_s, heartbeat, settings.dashboard_page_timeout_s)
     updater.start()
-    widget = BokehModel(view.layout)
-    return widget
+    return w.VBox([BokehModel(view.layout), heartbeat.widget])

@@ -52,8 +52,9 @@ class VoilaServer:
     """A Voila process serving one notebook (or a folder of notebooks)."""
 
     def __init__(self, target: Path, host: str, port: int, env: dict[str, str],
-                 log_file: Path) -> None:
+                 log_file: Path, cull_idle_s: int = 60) -> None:
         self.target, self.host, self.port = target, host, port
+        self.cull_idle_s = cull_idle_s
         self.env = {**os.environ, **env, "BOKEH_RESOURCES": "inline"}
         self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
@@ -65,7 +66,12 @@ class VoilaServer:
     def start(self, timeout_s: float = 90.0) -> None:
         check_port_free(self.host, self.port)
         cmd = [sys.executable, "-m", "voila", str(self.target), f"--port={self.port}",
-               f"--Voila.ip={self.host}", "--no-browser", "--show_tracebacks=True"]
+               f"--Voila.ip={self.host}", "--no-browser", "--show_tracebacks=True",
+               # kernels whose page went away (no heartbeat: the updater stopped) are idle;
+               # shut them down instead of keeping them forever
+               f"--MappingKernelManager.cull_idle_timeout={self.cull_idle_s}",
+               f"--MappingKernelManager.cull_interval={max(5, self.cull_idle_s // 2)}",
+               "--MappingKernelManager.cull_connected=True"]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab")  # noqa: SIM115 (closed by the child's exit)
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,

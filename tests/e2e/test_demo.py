@@ -32,7 +32,9 @@ class Demo:
             [sys.executable, "-m", "smartmeter_lib.cli", "--data-dir", str(data_dir), "demo",
              "--homes", str(homes), "--port", str(port)],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1",
+                            "SMARTMETER_DASHBOARD_PAGE_TIMEOUT_S": "4",
+                            "SMARTMETER_DASHBOARD_CULL_S": "6"})
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -93,7 +95,16 @@ def test_demo_serves_a_live_map_and_stops_cleanly(browser: Any, tmp_path: Path,
         live.close()
         assert after["total"]["data"]["mw"][-1] == pytest.approx(mw, rel=0.2)
         assert first_render_s < 60
-        page.close()
+
+        def kernels() -> list[psutil.Process]:
+            return [p for p in demo.descendants() if "ipykernel" in " ".join(p.cmdline())]
+
+        assert len(kernels()) == 1
+        # the browser goes away without `beforeunload` (a crash, a dropped network): the page
+        # heartbeat stops, the updater stops, and Voila's culler shuts the idle kernel down
+        page.close(run_before_unload=False)
+        _gone, alive = psutil.wait_procs(kernels(), timeout=90)
+        assert alive == [], "the kernel of a closed page is still running"
 
         family = demo.descendants()
         assert any("voila" in " ".join(p.cmdline()) for p in family)
