@@ -29,17 +29,24 @@ TIMEOUT_OPT = click.option(
 
 
 def services_config(ctx: click.Context) -> ServicesConfig:
-    """The ServicesConfig in ``ctx.obj`` (or its ``services`` attribute), else the defaults."""
-    obj = ctx.obj
-    if isinstance(obj, ServicesConfig):
-        return obj
-    nested = getattr(obj, "services", None)
-    if isinstance(nested, ServicesConfig):
-        return nested
+    """The ServicesConfig found in ``ctx.obj``, else the defaults.
+
+    Accepted: a ServicesConfig itself, an object with a ``services`` attribute holding one,
+    or a dict with such a value under ``"services"`` or ``"settings"``.
+    """
+    candidates: list[object] = [ctx.obj]
+    if isinstance(ctx.obj, dict):
+        candidates += [ctx.obj.get("services"), ctx.obj.get("settings")]
+    for obj in candidates:
+        if isinstance(obj, ServicesConfig):
+            return obj
+        nested = getattr(obj, "services", None)
+        if isinstance(nested, ServicesConfig):
+            return nested
     return ServicesConfig()
 
 
-def _run(config: ServicesConfig, action: Callable[[], T]) -> T:
+def run_reporting_errors(config: ServicesConfig, action: Callable[[], T]) -> T:
     """Run ``action``; on ServiceError print one line, keep the details in a file, exit 1."""
     try:
         return action()
@@ -94,7 +101,7 @@ def services() -> None:
     """
 
 
-@services.command("up")
+@services.command("up", short_help="Start services and wait until they answer.")
 @NAMES_ARG
 @TIMEOUT_OPT
 @click.pass_context
@@ -108,11 +115,11 @@ def up_cmd(ctx: click.Context, names: tuple[str, ...], timeout: float | None) ->
     manager = ServiceManager(config)
     selected = manager.select(names) if names else list(SERVICE_NAMES)
     click.echo(f"starting {', '.join(selected)} (data in {config.base_dir}) ...", err=True)
-    statuses = _run(config, lambda: manager.up(selected, timeout=timeout))
+    statuses = run_reporting_errors(config, lambda: manager.up(selected, timeout=timeout))
     click.echo(format_table(statuses))
 
 
-@services.command("down")
+@services.command("down", short_help="Stop services (SIGTERM, then SIGKILL).")
 @NAMES_ARG
 @TIMEOUT_OPT
 @click.pass_context
@@ -123,11 +130,11 @@ def down_cmd(ctx: click.Context, names: tuple[str, ...], timeout: float | None) 
     """
     config = services_config(ctx)
     manager = ServiceManager(config)
-    _run(config, lambda: manager.down(names or None, timeout=timeout))
-    click.echo(format_table(_run(config, lambda: manager.status(names or None))))
+    run_reporting_errors(config, lambda: manager.down(names or None, timeout=timeout))
+    click.echo(format_table(run_reporting_errors(config, lambda: manager.status(names or None))))
 
 
-@services.command("status")
+@services.command("status", short_help="Show state, ports, pids and data dirs.")
 @NAMES_ARG
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @click.pass_context
@@ -138,7 +145,7 @@ def status_cmd(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> Non
     visible, Cassandra: CQL, Redis: PING), "unhealthy" when alive but not answering.
     """
     config = services_config(ctx)
-    statuses = _run(config, lambda: ServiceManager(config).status(names or None))
+    statuses = run_reporting_errors(config, lambda: ServiceManager(config).status(names or None))
     if as_json:
         click.echo(json.dumps([st.to_dict() for st in statuses], indent=2))
     else:

@@ -69,7 +69,10 @@ class ServicesConfig(BaseModel):
         return value.expanduser().absolute()
 
     @field_validator(
-        "kafka_ports", "kafka_controller_ports", "cassandra_port", "cassandra_storage_port",
+        "kafka_ports",
+        "kafka_controller_ports",
+        "cassandra_port",
+        "cassandra_storage_port",
         "redis_port",
     )
     @classmethod

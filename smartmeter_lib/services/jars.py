@@ -103,7 +103,11 @@ def resolve(kind: str, cache_dir: Path, timeout: float = 1800.0) -> Path:
         staging = cache_dir / f"{kind}-lib.partial"
         shutil.rmtree(staging, ignore_errors=True)
         cmd = [
-            mvn, "-B", "--no-transfer-progress", "-f", str(work / "pom.xml"),
+            mvn,
+            "-B",
+            "--no-transfer-progress",
+            "-f",
+            str(work / "pom.xml"),
             f"{DEPENDENCY_PLUGIN}:copy-dependencies",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={staging}",
@@ -120,14 +124,17 @@ def resolve(kind: str, cache_dir: Path, timeout: float = 1800.0) -> Path:
             output = (proc.stdout + proc.stderr).strip().splitlines()
             raise ServiceError(
                 f"Maven could not resolve the {kind} jars (exit {proc.returncode}); "
-                f"this {NEEDS} and access to Maven Central. Last lines:\n"
-                + "\n".join(output[-25:])
+                f"this {NEEDS} and access to Maven Central. Last lines:\n" + "\n".join(output[-25:])
             )
         (staging / MARKER).write_text(_digest(kind) + "\n", encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
-        log.info("resolved %d %s jars in %.1f s", len(list(target.glob("*.jar"))), kind,
-                 time.monotonic() - t0)
+        log.info(
+            "resolved %d %s jars in %.1f s",
+            len(list(target.glob("*.jar"))),
+            kind,
+            time.monotonic() - t0,
+        )
     return target
 
 

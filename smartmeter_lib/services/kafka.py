@@ -87,6 +87,10 @@ class KafkaService(ProcessService):
             )
         return result
 
+    def ports(self) -> list[int]:
+        """Broker ports first, then controller ports."""
+        return [*self.config.kafka_ports, *self.config.kafka_controller_ports]
+
     @staticmethod
     def node_id_of(instance: Instance) -> int:
         return int(instance.key.rsplit("-", 1)[1])
@@ -146,13 +150,19 @@ class KafkaService(ProcessService):
             self.data_dir(node_id).mkdir(parents=True, exist_ok=True)
             cmd = [
                 *self.java_prefix(lib, node_id, heap_mb=256),
-                "kafka.tools.StorageTool", "format",
-                "-t", cluster_id,
-                "-c", str(self.config_file(node_id)),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config_file(node_id)),
                 "--ignore-formatted",
             ]
             procs[node_id] = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
                 cwd=self.service_dir,
             )
         failures = []

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import fcntl
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +83,22 @@ class ProcessService(Service):
         """Instance key -> pid of its live process (None when not running)."""
         return {inst.key: live_pid(inst.pid_file) for inst in self.instances()}
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this service's lock file, so two processes never start or stop it at once."""
+        self.service_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.service_dir / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def start(self, timeout: float | None = None) -> None:
-        timeout = self.config.start_timeout_s if timeout is None else timeout
+        with self.exclusive():
+            self._start(self.config.start_timeout_s if timeout is None else timeout)
+
+    def _start(self, timeout: float) -> None:
         insts = self.instances()
         alive = self.live_pids()
         todo = [inst for inst in insts if alive[inst.key] is None]
@@ -108,7 +124,10 @@ class ProcessService(Service):
                     log.info("%s: started pid %d", inst.key, started[-1])
             try:
                 took = wait_until(
-                    self.is_ready, timeout=timeout, what=self.name, interval=0.25,
+                    self.is_ready,
+                    timeout=timeout,
+                    what=self.name,
+                    interval=0.25,
                     abort=self._died,
                 )
             except ServiceError as exc:
@@ -121,7 +140,7 @@ class ProcessService(Service):
             if started:
                 log.warning("%s did not come up; stopping the processes started", self.name)
                 with contextlib.suppress(ServiceError):
-                    self.stop(timeout=10)
+                    self._stop(timeout=10)
             raise
         log.debug("%s answered %.1f s after its processes started", self.name, took)
 
@@ -144,7 +163,10 @@ class ProcessService(Service):
         return "\n".join(parts) or f"(no output in {inst.console_log})"
 
     def stop(self, timeout: float | None = None) -> None:
-        timeout = self.config.stop_timeout_s if timeout is None else timeout
+        with self.exclusive():
+            self._stop(self.config.stop_timeout_s if timeout is None else timeout)
+
+    def _stop(self, timeout: float) -> None:
         insts = self.instances()
         pids = {inst.key: live_pid(inst.pid_file) for inst in insts}
         running = [pid for pid in pids.values() if pid is not None]

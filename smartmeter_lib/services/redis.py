@@ -150,7 +150,10 @@ class RedisService(ProcessService):
         try:
             out = subprocess.run(
                 [redis_server_executable(), "--version"],
-                capture_output=True, text=True, timeout=10, check=False,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
             ).stdout
         except (ServiceError, OSError, subprocess.TimeoutExpired):
             return None

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from smartmeter_lib.errors import ServiceError
 from smartmeter_lib.services import ServiceManager, ServicesConfig
@@ -38,8 +39,8 @@ def keep_services() -> bool:
 def integration_config() -> ServicesConfig:
     """The ServicesConfig the integration suite runs with."""
     base = Path(os.environ.get("SMARTMETER_TEST_SERVICES_DIR") or "/tmp/smartmeter-test-services")
-    password = os.environ.get("SMARTMETER_TEST_REDIS_PASSWORD") or None
-    return ServicesConfig(base_dir=base, redis_password=password)
+    password = os.environ.get("SMARTMETER_TEST_REDIS_PASSWORD")
+    return ServicesConfig(base_dir=base, redis_password=SecretStr(password) if password else None)
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,13 @@ import psutil
 import pytest
 import redis
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from pydantic import SecretStr
 
 from smartmeter_lib.errors import ServiceError
 from smartmeter_lib.services import ServiceManager, ServicesConfig
 from smartmeter_lib.services.base import port_in_use, wait_until
 from smartmeter_lib.services.cassandra import CassandraService
+from smartmeter_lib.services.process import Instance
 from smartmeter_lib.services.redis import RedisService
 
 pytestmark = pytest.mark.integration
@@ -68,15 +70,18 @@ def test_kafka_admin_sees_three_brokers(services: ServicesConfig) -> None:
 def test_kafka_topic_with_rf3_and_min_isr2(services: ServicesConfig) -> None:
     admin = admin_client(services)
     name = f"smartmeter-test-{uuid.uuid4().hex[:8]}"
-    topic = NewTopic(name, num_partitions=3, replication_factor=3,
-                     config={"min.insync.replicas": "2"})
+    topic = NewTopic(
+        name, num_partitions=3, replication_factor=3, config={"min.insync.replicas": "2"}
+    )
     admin.create_topics([topic], operation_timeout=30)[name].result(timeout=60)
     try:
         # create_topics returns once the controller committed; brokers learn it a moment later.
         def fully_replicated() -> bool:
             found = admin.list_topics(topic=name, timeout=10).topics[name]
-            return found.error is None and len(found.partitions) == 3 and all(
-                len(p.isrs) == 3 for p in found.partitions.values()
+            return (
+                found.error is None
+                and len(found.partitions) == 3
+                and all(len(p.isrs) == 3 for p in found.partitions.values())
             )
 
         wait_until(fully_replicated, timeout=30, what=f"metadata of {name}", interval=0.2)
@@ -155,7 +160,7 @@ def test_port_taken_by_another_base_dir_is_a_clear_error(
 
 def test_redis_with_password_requires_auth(services: ServicesConfig, tmp_path: Path) -> None:
     config = ServicesConfig(
-        base_dir=tmp_path / "pw", redis_port=free_port(), redis_password="s3cr€t \"pw\""
+        base_dir=tmp_path / "pw", redis_port=free_port(), redis_password=SecretStr('s3cr€t "pw"')
     )
     server = RedisService(config)
     server.start(timeout=30)
@@ -189,3 +194,22 @@ def test_redis_down_then_up(services: ServicesConfig, service_manager: ServiceMa
     assert again.pids and again.pids != before.pids
     other = {st.name: st.state for st in service_manager.status(["kafka", "cassandra"])}
     assert other == {"kafka": "running", "cassandra": "running"}
+
+
+class BrokenRedis(RedisService):
+    """A redis-server that exits at once (unknown config directive)."""
+
+    def command(self, instance: Instance) -> list[str]:
+        return [*super().command(instance), "--no-such-directive", "yes"]
+
+
+def test_process_dying_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    config = ServicesConfig(base_dir=tmp_path / "broken", redis_port=free_port())
+    broken = BrokenRedis(config)
+    t0 = time.monotonic()
+    with pytest.raises(ServiceError, match="redis exited during start-up") as info:
+        broken.start(timeout=60)
+    assert time.monotonic() - t0 < 15
+    assert "no-such-directive" in str(info.value)
+    assert broken.status().state == "stopped"
+    assert not broken.instances()[0].pid_file.exists()

@@ -29,7 +29,7 @@ from smartmeter_lib.services.base import (
     write_pid_file,
 )
 from smartmeter_lib.services.cassandra import JDK17_MODULE_FLAGS, CassandraService
-from smartmeter_lib.services.commands import format_table, services
+from smartmeter_lib.services.commands import format_table, run_reporting_errors, services
 from smartmeter_lib.services.config import ServicesConfig
 from smartmeter_lib.services.kafka import KafkaService, new_cluster_id
 from smartmeter_lib.services.manager import ServiceManager
@@ -83,7 +83,7 @@ def test_defaults_and_helpers() -> None:
     assert cfg.jar_cache_dir.parts[-2:] == ("smartmeter", "jars")
     assert cfg.base_dir.is_absolute()
     with pytest.raises(pydantic.ValidationError):
-        cfg.redis_port = 1  # type: ignore[misc]
+        cfg.redis_port = 1
 
 
 def test_ports_must_be_distinct_and_valid() -> None:
@@ -94,7 +94,7 @@ def test_ports_must_be_distinct_and_valid() -> None:
 
 
 def test_password_never_shows_in_repr_str_or_dump() -> None:
-    cfg = ServicesConfig(redis_password=PASSWORD)
+    cfg = ServicesConfig(redis_password=pydantic.SecretStr(PASSWORD))
     assert cfg.redis_password is not None
     assert cfg.redis_password.get_secret_value() == PASSWORD
     for text in (repr(cfg), str(cfg), cfg.model_dump_json(), str(cfg.model_dump())):
@@ -155,8 +155,12 @@ def test_cassandra_yaml(config: ServicesConfig) -> None:
     assert seeds == "127.0.0.1:17000"
     base = config.base_dir / "cassandra"
     assert doc["data_file_directories"] == [str(base / "data")]
-    for key, sub in [("commitlog_directory", "commitlog"), ("hints_directory", "hints"),
-                     ("saved_caches_directory", "saved_caches"), ("cdc_raw_directory", "cdc_raw")]:
+    for key, sub in [
+        ("commitlog_directory", "commitlog"),
+        ("hints_directory", "hints"),
+        ("saved_caches_directory", "saved_caches"),
+        ("cdc_raw_directory", "cdc_raw"),
+    ]:
         assert doc[key] == str(base / sub)
 
 
@@ -313,3 +317,14 @@ def test_cli_help() -> None:
         assert result.exit_code == 0
         assert "Usage:" in result.output
     assert "Java 17 and Maven" in runner.invoke(services, ["--help"]).output
+
+
+def test_cli_keeps_multiline_details_in_a_file(config: ServicesConfig) -> None:
+    def fail() -> None:
+        raise ServiceError("kafka: it broke (see x.log)\n--- last lines:\nstack trace")
+
+    with pytest.raises(SystemExit) as info:
+        run_reporting_errors(config, fail)
+    assert info.value.code == 1
+    details = config.base_dir / "last-error.log"
+    assert "stack trace" in details.read_text()
