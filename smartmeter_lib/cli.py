@@ -109,17 +109,17 @@ def bench(ctx: click.Context, homes: int | None, seconds: int, as_json: bool) ->
             click.echo(f"{k:>28}: {v}")
 
 
-def _register_optional() -> None:
-    try:
-        from smartmeter_lib.services.commands import services
-    except ImportError:  # the services layer is optional in a partial install
-        return
-    cli.add_command(services)
+def _register() -> None:
+    from smartmeter_lib.services.commands import services
+    from smartmeter_lib.stack_commands import process, run, schema, topics
+
+    for cmd in (services, topics, schema, run, process):
+        cli.add_command(cmd)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors; exit 2 for bad usage or settings, 1 for failures."""
-    _register_optional()
+    _register()
     try:
         cli.main(args=argv, prog_name="smartmeter", standalone_mode=False)
     except click.exceptions.Exit as e:

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartmeter_lib.errors import ConfigError
+from smartmeter_lib.services.config import ServicesConfig
 
 DEFAULT_DATA_DIR = Path(".smartmeter")
 
@@ -33,9 +34,9 @@ class Settings(BaseSettings):
         DEFAULT_DATA_DIR, description="Directory for the embedded history and live store."
     )
     # which backends
-    bus: Literal["memory"] = Field("memory", description="Message bus backend.")
-    history: Literal["embedded"] = Field("embedded", description="History store backend.")
-    live: Literal["embedded"] = Field("embedded", description="Live store backend.")
+    bus: Literal["memory", "kafka"] = Field("memory", description="Message bus backend.")
+    history: Literal["embedded", "cassandra"] = Field("embedded", description="History store.")
+    live: Literal["embedded", "redis"] = Field("embedded", description="Live store backend.")
 
     # the fleet
     homes: int = Field(10_000, ge=1, le=1_000_000, description="Number of simulated homes.")
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR.")
 
+    # the local services that `smartmeter services up` starts (SMARTMETER_SERVICES__BASE_DIR…)
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -91,9 +95,22 @@ class Settings(BaseSettings):
             raise ValueError("must be letters, digits and _ (starting with a letter), ≤48 chars")
         return v
 
+    @property
+    def real_stack(self) -> bool:
+        return self.bus == "kafka" or self.history == "cassandra" or self.live == "redis"
+
+    def with_backends(self, name: str) -> Settings:
+        """``embedded`` (memory bus, embedded stores) or ``real`` (Kafka, Cassandra, Redis)."""
+        if name == "embedded":
+            return self.with_overrides(bus="memory", history="embedded", live="embedded")
+        if name in ("real", "kafka"):
+            return self.with_overrides(bus="kafka", history="cassandra", live="redis")
+        raise ConfigError(f"unknown backend {name!r}: use 'embedded' or 'real'")
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A validated copy with some fields changed (``None`` values are ignored)."""
         data = self.model_dump()
+        data["services"] = self.services  # keep the secret values (dump masks nothing here)
         data.update({k: v for k, v in changes.items() if v is not None})
         return build_settings(**data)
 

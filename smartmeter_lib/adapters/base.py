@@ -103,7 +103,9 @@ class LiveStore(Protocol):
         """Replace the snapshot for ``stats.precision``."""
         ...
 
-    def get_area_stats(self, precision: int) -> AreaStats | None: ...
+    def get_area_stats(self, precision: int) -> AreaStats | None:
+        """The latest snapshot, cells in sorted order."""
+        ...
 
     def put_total(self, ts_ms: int, kw: float, homes: int) -> None:
         """Append one point of London's total load (kept for at least an hour)."""

@@ -82,8 +82,10 @@ class EmbeddedLive:
         if got is None:
             return None
         ts, t = got
-        return AreaStats(ts, precision, np.array(t["cell"].to_pylist(), dtype=object),
-                         t["kw"].to_numpy(), t["homes"].to_numpy().astype(np.int32))
+        cells = np.array(t["cell"].to_pylist(), dtype=object)
+        order = np.argsort(cells.astype(str), kind="stable")
+        return AreaStats(ts, precision, cells[order], t["kw"].to_numpy()[order],
+                         t["homes"].to_numpy().astype(np.int32)[order])
 
     # -- London total --------------------------------------------------------------------
     def put_total(self, ts_ms: int, kw: float, homes: int) -> None:

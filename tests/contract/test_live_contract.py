@@ -23,11 +23,13 @@ def test_area_stats_replace_the_snapshot(live_factory: Callable[[], LiveStore]) 
     s.put_area_stats(AreaStats(T0, 5, cells, np.array([1.5, 2.5]), np.array([3, 4], np.int32)))
     s.put_area_stats(AreaStats(T0 + 1000, 5, cells, np.array([1.0, 2.0]),
                                np.array([3, 3], np.int32)))
+    s.put_area_stats(AreaStats(T0 + 1000, 5, cells, np.array([1.0, 2.0]),
+                               np.array([3, 3], np.int32)))  # the same again: no change
     s.put_area_stats(AreaStats(T0, 6, cells, np.array([9.0, 9.0]), np.array([1, 1], np.int32)))
     got = s.get_area_stats(5)
     assert got is not None and got.ts_ms == T0 + 1000
-    assert got.cell.tolist() == ["gcpvj", "gcpvh"]
-    assert got.kw.tolist() == pytest.approx([1.0, 2.0])
+    assert got.cell.tolist() == ["gcpvh", "gcpvj"]  # sorted
+    assert got.kw.tolist() == pytest.approx([2.0, 1.0])
     assert got.homes.tolist() == [3, 3]
 
 

@@ -1,0 +1,213 @@
+"""The Cassandra history store (cassandra-driver; prepared statements only).
+
+Data model (documented in docs/data-contracts.md):
+
+- ``readings`` partitioned by ``(meter_id, day)``: one day of one meter per partition, about
+  86,400 rows at 1 Hz, so no partition is hot (the prototype keyed a table by timestamp alone,
+  which put every home into one partition each second).
+- ``rollups`` partitioned by ``(meter_id, resolution_s, month)``.
+- ``meters``: the registry.
+
+Every write is an upsert keyed by meter and time: replaying the same data does not double count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from cassandra import ConsistencyLevel
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import (
+    EXEC_PROFILE_DEFAULT,
+    Cluster,
+    ExecutionProfile,
+    NoHostAvailable,
+    Session,
+)
+from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.query import PreparedStatement
+
+from smartmeter_lib.config import Settings
+from smartmeter_lib.errors import BackendError
+from smartmeter_lib.model import MeterInfo, ReadingBatch, Rollup
+
+log = logging.getLogger(__name__)
+DAY_MS = 86_400_000
+
+
+def schema_statements(keyspace: str, replication: int = 1) -> list[str]:
+    """The CQL that creates the keyspace and tables (idempotent). ``keyspace`` is validated by
+    the settings (letters, digits, _), since CQL cannot bind identifiers."""
+    ks = keyspace
+    return [
+        f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
+        f"{{'class': 'SimpleStrategy', 'replication_factor': {int(replication)}}}",
+        f"CREATE TABLE IF NOT EXISTS {ks}.meters (meter_id text PRIMARY KEY, lat double, "
+        "lon double, geohash text)",
+        f"CREATE TABLE IF NOT EXISTS {ks}.readings (meter_id text, day date, ts timestamp, "
+        "kwh double, interval_s int, kind tinyint, PRIMARY KEY ((meter_id, day), ts)) "
+        "WITH CLUSTERING ORDER BY (ts ASC) AND compression = "
+        "{'class': 'ZstdCompressor'} AND compaction = {'class': "
+        "'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', "
+        "'compaction_window_size': 1}",
+        f"CREATE TABLE IF NOT EXISTS {ks}.rollups (meter_id text, resolution_s int, month int, "
+        "window_start timestamp, kwh double, readings int, "
+        "PRIMARY KEY ((meter_id, resolution_s, month), window_start)) "
+        "WITH CLUSTERING ORDER BY (window_start ASC)",
+    ]
+
+
+def _day(ms: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(days=ms // DAY_MS)
+
+
+def _month(ms: int) -> int:
+    d = _day(ms)
+    return d.year * 100 + d.month
+
+
+def _months(start_ms: int, end_ms: int) -> list[int]:
+    out, d = [], _day(start_ms).replace(day=1)
+    last = _day(max(start_ms, end_ms - 1))
+    while d <= last:
+        out.append(d.year * 100 + d.month)
+        d = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return out
+
+
+class CassandraHistory:
+    """An implementation of :class:`smartmeter_lib.adapters.base.HistoryStore` on Cassandra."""
+
+    def __init__(self, settings: Settings, keyspace: str | None = None,
+                 replication: int = 1, concurrency: int = 64) -> None:
+        self.keyspace = keyspace or settings.cassandra_keyspace
+        self.replication = replication
+        self.concurrency = concurrency
+        auth = None
+        if settings.cassandra_username:
+            pw = (settings.cassandra_password.get_secret_value()
+                  if settings.cassandra_password else "")
+            auth = PlainTextAuthProvider(settings.cassandra_username, pw)
+        hosts = [h.strip() for h in settings.cassandra_hosts.split(",") if h.strip()]
+        profile = ExecutionProfile(consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+                                   request_timeout=30)
+        self.cluster = Cluster(hosts, port=settings.cassandra_port, auth_provider=auth,
+                               protocol_version=5, connect_timeout=15,
+                               execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+        try:
+            self.session: Session = self.cluster.connect()
+        except NoHostAvailable as err:
+            self.cluster.shutdown()
+            raise BackendError(f"Cassandra at {settings.cassandra_hosts}:"
+                               f"{settings.cassandra_port} does not answer: {err}") from err
+        self._ps: dict[str, PreparedStatement] = {}
+        self.init_schema()
+
+    def init_schema(self) -> None:
+        for stmt in schema_statements(self.keyspace, self.replication):
+            self.session.execute(stmt, timeout=120)
+        ks = self.keyspace
+        q = {
+            "meter_ins": f"INSERT INTO {ks}.meters (meter_id, lat, lon, geohash) VALUES (?,?,?,?)",
+            "meters": f"SELECT meter_id, lat, lon, geohash FROM {ks}.meters",
+            "read_ins": f"INSERT INTO {ks}.readings (meter_id, day, ts, kwh, interval_s, kind) "
+                        "VALUES (?,?,?,?,?,?)",
+            "read_sel": f"SELECT ts, kwh, interval_s, kind FROM {ks}.readings WHERE meter_id=? "
+                        "AND day=? AND ts>=? AND ts<?",
+            "roll_ins": f"INSERT INTO {ks}.rollups (meter_id, resolution_s, month, window_start, "
+                        "kwh, readings) VALUES (?,?,?,?,?,?)",
+            "roll_sel": f"SELECT window_start, kwh, readings FROM {ks}.rollups WHERE meter_id=? "
+                        "AND resolution_s=? AND month=? AND window_start>=? AND window_start<?",
+        }
+        self._ps = {k: self.session.prepare(v) for k, v in q.items()}
+
+    def _run(self, name: str, rows: Iterable[Sequence[Any]]) -> list[Any]:
+        results = execute_concurrent_with_args(self.session, self._ps[name], list(rows),
+                                               concurrency=self.concurrency,
+                                               raise_on_first_error=False)
+        out = []
+        for ok, res in results:
+            if not ok:
+                raise BackendError(f"Cassandra {name} on keyspace {self.keyspace}: {res}")
+            out.append(res)
+        return out
+
+    # -- meters --------------------------------------------------------------------------
+    def register_meters(self, meters: MeterInfo) -> None:
+        self._run("meter_ins", zip(meters.meter_id.tolist(), meters.lat.tolist(),
+                                   meters.lon.tolist(), meters.geohash.tolist(), strict=True))
+
+    def meters(self) -> MeterInfo:
+        rows = sorted(self.session.execute(self._ps["meters"]), key=lambda r: r.meter_id)
+        return MeterInfo(np.array([r.meter_id for r in rows], dtype=object),
+                         np.array([r.lat for r in rows], np.float64),
+                         np.array([r.lon for r in rows], np.float64),
+                         np.array([r.geohash for r in rows], dtype=object))
+
+    # -- readings ------------------------------------------------------------------------
+    def write_readings(self, batch: ReadingBatch) -> None:
+        if len(batch) == 0:
+            return
+        ts = batch.ts_ms.tolist()
+        epoch = dt.datetime(1970, 1, 1)
+        rows = ((m, _day(t), epoch + dt.timedelta(milliseconds=t), k, i, c) for m, t, k, i, c in
+                zip(batch.meter_id.tolist(), ts, batch.kwh.tolist(),
+                    batch.interval_s.tolist(), batch.kind.tolist(), strict=True))
+        self._run("read_ins", rows)
+
+    def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
+        days = range(start_ms // DAY_MS, (max(start_ms, end_ms - 1)) // DAY_MS + 1)
+        epoch = dt.datetime(1970, 1, 1)
+        lo = epoch + dt.timedelta(milliseconds=start_ms)
+        hi = epoch + dt.timedelta(milliseconds=end_ms)
+        args = [(meter_id, _day(d * DAY_MS), lo, hi) for d in days]
+        ts, kwh, iv, kind = [], [], [], []
+        for res in self._run("read_sel", args):
+            for r in res:
+                ts.append(int((r.ts - epoch).total_seconds() * 1000))
+                kwh.append(r.kwh)
+                iv.append(r.interval_s)
+                kind.append(r.kind)
+        return ReadingBatch(np.array([meter_id] * len(ts), dtype=object), np.array(ts, np.int64),
+                            np.array(kwh, np.float64), np.array(iv, np.uint16),
+                            np.array(kind, np.uint8))
+
+    # -- rollups -------------------------------------------------------------------------
+    def write_rollups(self, rollup: Rollup) -> None:
+        if len(rollup) == 0:
+            return
+        epoch = dt.datetime(1970, 1, 1)
+        r = int(rollup.resolution_s)
+        self._run("roll_ins", ((m, r, _month(w), epoch + dt.timedelta(milliseconds=w), k, n)
+                               for m, w, k, n in zip(rollup.meter_id.tolist(),
+                                                     rollup.window_start_ms.tolist(),
+                                                     rollup.kwh.tolist(),
+                                                     rollup.readings.tolist(), strict=True)))
+
+    def read_rollups(self, resolution_s: int, meter_ids: Sequence[str] | None,
+                     start_ms: int, end_ms: int) -> Rollup:
+        ids = sorted(self.meters().meter_id.tolist() if meter_ids is None else meter_ids)
+        epoch = dt.datetime(1970, 1, 1)
+        lo = epoch + dt.timedelta(milliseconds=start_ms)
+        hi = epoch + dt.timedelta(milliseconds=end_ms)
+        args = [(m, int(resolution_s), mo, lo, hi) for m in ids
+                for mo in _months(start_ms, end_ms)]
+        mid, ws, kwh, n = [], [], [], []
+        for (m, *_), res in zip(args, self._run("roll_sel", args), strict=True):
+            for row in res:
+                mid.append(m)
+                ws.append(int((row.window_start - epoch).total_seconds() * 1000))
+                kwh.append(row.kwh)
+                n.append(row.readings)
+        return Rollup(int(resolution_s), np.array(mid, dtype=object), np.array(ws, np.int64),
+                      np.array(kwh, np.float64), np.array(n, np.int32))
+
+    def drop_keyspace(self) -> None:
+        self.session.execute(f"DROP KEYSPACE IF EXISTS {self.keyspace}", timeout=120)
+
+    def close(self) -> None:
+        self.cluster.shutdown()

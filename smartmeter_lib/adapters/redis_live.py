@@ -1,0 +1,141 @@
+"""The Redis live store. Keys (all under the settings' prefix, ``sm:`` by default) are listed in
+docs/data-contracts.md so that redis-cli users can read them. Writes are pipelined; state that
+should expire has a TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import redis
+
+from smartmeter_lib.config import Settings
+from smartmeter_lib.errors import BackendError
+from smartmeter_lib.model import AreaStats
+
+log = logging.getLogger(__name__)
+METER_TTL_S = 3600  # a meter silent for an hour drops out of the live view
+TOTALS_KEEP_MS = 2 * 3600 * 1000
+
+
+class RedisLive:
+    """An implementation of :class:`smartmeter_lib.adapters.base.LiveStore` on Redis."""
+
+    def __init__(self, settings: Settings, prefix: str | None = None) -> None:
+        self.p = settings.redis_prefix if prefix is None else prefix
+        password = (settings.redis_password.get_secret_value()
+                    if settings.redis_password is not None else None)
+        self.r = redis.Redis.from_url(settings.redis_url, password=password,
+                                      socket_timeout=10, socket_connect_timeout=5)
+        try:
+            self.r.ping()
+        except redis.RedisError as err:
+            raise BackendError(f"Redis at {_safe_url(settings.redis_url)} does not answer: "
+                               f"{err}") from err
+
+    def k(self, *parts: object) -> str:
+        return self.p + ":".join(str(x) for x in parts)
+
+    # -- areas ---------------------------------------------------------------------------
+    def put_area_stats(self, stats: AreaStats) -> None:
+        kw_key, homes_key, ts_key = (self.k("area", stats.precision, "kw"),
+                                     self.k("area", stats.precision, "homes"),
+                                     self.k("area", stats.precision, "ts_ms"))
+        cells = [str(c) for c in stats.cell]
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(kw_key, homes_key)
+            if cells:
+                pipe.hset(kw_key, mapping=dict(zip(cells, np.round(stats.kw, 6).tolist(),
+                                                    strict=True)))
+                pipe.hset(homes_key, mapping=dict(zip(cells, stats.homes.tolist(),
+                                                       strict=True)))
+            pipe.set(ts_key, int(stats.ts_ms))
+            pipe.execute()
+
+    def get_area_stats(self, precision: int) -> AreaStats | None:
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.get(self.k("area", precision, "ts_ms"))
+            pipe.hgetall(self.k("area", precision, "kw"))
+            pipe.hgetall(self.k("area", precision, "homes"))
+            ts, kw, homes = pipe.execute()
+        if ts is None:
+            return None
+        cells = sorted(c.decode() for c in kw)
+        return AreaStats(int(ts), precision, np.array(cells, dtype=object),
+                         np.array([float(kw[c.encode()]) for c in cells]),
+                         np.array([int(homes.get(c.encode(), 0)) for c in cells], np.int32))
+
+    # -- London total --------------------------------------------------------------------
+    def put_total(self, ts_ms: int, kw: float, homes: int) -> None:
+        key = self.k("totals")
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, ts_ms, ts_ms)  # one point per timestamp
+            pipe.zadd(key, {f"{int(ts_ms)}:{float(kw):.6f}:{int(homes)}": int(ts_ms)})
+            pipe.zremrangebyscore(key, "-inf", f"({int(ts_ms) - TOTALS_KEEP_MS}")
+            pipe.execute()
+
+    def get_totals(self, since_ms: int) -> pd.DataFrame:
+        rows = [m.decode().split(":") for m in
+                self.r.zrangebyscore(self.k("totals"), int(since_ms), "+inf")]
+        df = pd.DataFrame(rows, columns=["ts_ms", "kw", "homes"])
+        return df.astype({"ts_ms": "int64", "kw": "float64", "homes": "int64"})
+
+    # -- meters --------------------------------------------------------------------------
+    def put_meters(self, ts_ms: int, meter_id: Sequence[str] | Any, last_ts_ms: Any,
+                   kw: Any, kwh_total: Any) -> None:
+        ids = [str(m) for m in meter_id]
+        last = np.asarray(last_ts_ms, np.int64).tolist()
+        kws = np.round(np.asarray(kw, np.float64), 6).tolist()
+        tot = np.round(np.asarray(kwh_total, np.float64), 9).tolist()
+        index = self.k("meters")
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.delete(index)
+            for i in range(0, len(ids), 5000):
+                pipe.sadd(index, *ids[i:i + 5000])
+            for m, a, b, c in zip(ids, last, kws, tot, strict=True):
+                key = self.k("meter", m)
+                pipe.hset(key, mapping={"last_ts_ms": a, "kw": b, "kwh_total": c,
+                                        "snapshot_ts_ms": int(ts_ms)})
+                pipe.expire(key, METER_TTL_S)
+            pipe.set(self.k("meters", "ts_ms"), int(ts_ms))
+            pipe.execute()
+
+    def get_meter(self, meter_id: str) -> dict[str, Any] | None:
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.sismember(self.k("meters"), meter_id)
+            pipe.hgetall(self.k("meter", meter_id))
+            member, h = pipe.execute()
+        if not member or not h:
+            return None
+        d = {k.decode(): v.decode() for k, v in h.items()}
+        return {"meter_id": meter_id, "last_ts_ms": int(d["last_ts_ms"]), "kw": float(d["kw"]),
+                "kwh_total": float(d["kwh_total"]), "snapshot_ts_ms": int(d["snapshot_ts_ms"])}
+
+    # -- KPIs ----------------------------------------------------------------------------
+    def put_kpis(self, kpis: dict[str, float | int | str]) -> None:
+        self.r.set(self.k("kpis"), json.dumps(kpis))
+
+    def get_kpis(self) -> dict[str, Any]:
+        raw = self.r.get(self.k("kpis"))
+        return {} if raw is None else dict(json.loads(raw))
+
+    def clear(self) -> None:
+        keys = list(self.r.scan_iter(match=self.p + "*", count=1000))
+        for i in range(0, len(keys), 1000):
+            self.r.delete(*keys[i:i + 1000])
+
+    def close(self) -> None:
+        self.r.close()
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any password in it."""
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

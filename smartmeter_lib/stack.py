@@ -1,0 +1,161 @@
+"""The real stack: topics, schema, and producer / processor processes on Kafka, Cassandra and
+Redis. ``smartmeter topics create``, ``schema create`` and ``run --backend real`` call this.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from smartmeter_lib.adapters import open_bus, open_history, open_live
+from smartmeter_lib.adapters.kafka_bus import KafkaBus
+from smartmeter_lib.config import Settings
+from smartmeter_lib.errors import ConfigError, SmartmeterError
+from smartmeter_lib.simulate.fleet import Fleet
+from smartmeter_lib.simulate.producer import ProducerStats, run_fleet_producer
+from smartmeter_lib.stream.runner import Processor
+
+log = logging.getLogger(__name__)
+READINGS_PARTITIONS = 6
+
+
+def topic_specs(settings: Settings, replication: int = 3, min_isr: int = 2) -> list[
+        tuple[str, int, int, dict[str, str]]]:
+    """(name, partitions, replication, config) of every topic we use."""
+    conf = {"min.insync.replicas": str(min_isr)}
+    return [
+        (settings.topic_readings, READINGS_PARTITIONS, replication,
+         {**conf, "retention.ms": str(7 * 86_400_000)}),
+        (settings.topic_alerts, 3, replication, {**conf, "cleanup.policy": "delete"}),
+        (settings.topic_dlq, 3, replication, {**conf, "retention.ms": str(30 * 86_400_000)}),
+    ]
+
+
+def create_topics(settings: Settings, replication: int = 3, min_isr: int = 2) -> list[str]:
+    """Create the readings, alert and dead-letter topics (idempotent); returns their names."""
+    bus = KafkaBus(settings)
+    for name, parts, rf, conf in topic_specs(settings, replication, min_isr):
+        bus.create_topic(name, parts, rf, conf)
+    return [t[0] for t in topic_specs(settings)]
+
+
+def create_schema(settings: Settings, replication: int = 1) -> str:
+    """Create the Cassandra keyspace and tables (idempotent); returns the keyspace."""
+    from smartmeter_lib.adapters.cassandra_history import CassandraHistory
+
+    h = CassandraHistory(settings, replication=replication)
+    h.close()
+    return h.keyspace
+
+
+def geographic_slices(fleet: Fleet, parts: int) -> list[np.ndarray]:
+    """Split the fleet into ``parts`` west-to-east bands of equal size (one per producer)."""
+    order = np.argsort(fleet.meters.lon, kind="stable")
+    return [np.sort(s) for s in np.array_split(order, parts)]
+
+
+def _producer_main(settings: Settings, part: int, parts: int, start_s: int, duration_s: float,
+                   speedup: float, stop: Any, out: Any) -> None:
+    logging.basicConfig(level=settings.log_level,
+                        format=f"%(asctime)s %(levelname)-7s producer-{part}: %(message)s")
+    fleet = Fleet(settings.homes, seed=settings.seed)
+    mine = geographic_slices(fleet, parts)[part]
+    bus = open_bus(settings)
+    full = fleet.readings
+
+    class Slice:  # the producer sees only its band of the fleet
+        n = len(mine)
+
+        def readings(self, ts_s: int) -> Any:
+            return full(ts_s).take(mine)
+
+    stats = run_fleet_producer(Slice(), bus, settings.topic_readings,  # type: ignore[arg-type]
+                               start_s=start_s, speedup=speedup, duration_s=duration_s,
+                               stop=stop)
+    bus.close()
+    out.put(("producer", part, stats.messages))
+
+
+def _processor_main(settings: Settings, worker: int, stop: Any, idle_exit_s: float | None,
+                    out: Any) -> None:
+    logging.basicConfig(level=settings.log_level,
+                        format=f"%(asctime)s %(levelname)-7s processor-{worker}: %(message)s")
+    bus, history, live = open_bus(settings), open_history(settings), open_live(settings)
+    proc = Processor(settings, bus, history, live)
+    ev = threading.Event()
+
+    def relay() -> None:  # the cross-process stop event sets the processor's thread event
+        stop.wait()
+        ev.set()
+
+    threading.Thread(target=relay, daemon=True).start()
+    stats = proc.run(stop=ev, idle_exit_s=idle_exit_s)
+    proc.close()
+    for x in (bus, history, live):
+        x.close()
+    out.put(("processor", worker, stats.readings_stored))
+
+
+@dataclass
+class RunResult:
+    produced: int
+    stored: int
+    wall_s: float
+
+
+def run_stack(settings: Settings, producers: int = 3, workers: int = 2,
+              duration_s: float = 60.0, speedup: float = 1.0, start_s: int | None = None,
+              idle_exit_s: float = 15.0, stop: Any = None) -> RunResult:
+    """Register the fleet, then run producer and processor processes until the producers have
+    sent ``duration_s`` of event time and the processors have been idle ``idle_exit_s``."""
+    if producers < 1 or workers < 1:
+        raise ConfigError("--producers and --workers must be at least 1")
+    if settings.bus != "kafka":
+        raise ConfigError("run_stack needs the Kafka bus (use --backend real)")
+    t0 = time.monotonic()
+    fleet = Fleet(settings.homes, seed=settings.seed)
+    history = open_history(settings)
+    history.register_meters(fleet.meters)
+    history.close()
+    ctx = mp.get_context("spawn")
+    stop = stop or ctx.Event()
+    out = ctx.Queue()
+    start = int(time.time()) if start_s is None else start_s
+    procs = [ctx.Process(target=_processor_main, args=(settings, w, stop, idle_exit_s, out),
+                         name=f"processor-{w}") for w in range(workers)]
+    procs += [ctx.Process(target=_producer_main, args=(settings, p, producers, start,
+                                                       duration_s, speedup, stop, out),
+                          name=f"producer-{p}") for p in range(producers)]
+    for p in procs:
+        p.start()
+    results: list[tuple[str, int, int]] = []
+    try:
+        while len(results) < len(procs):
+            if not any(p.is_alive() for p in procs) and out.empty():
+                break
+            try:
+                results.append(out.get(timeout=1.0))
+            except Exception:  # queue.Empty: look at the processes again
+                continue
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+    failed = [p.name for p in procs if p.exitcode not in (0, None)]
+    if failed:
+        raise SmartmeterError(f"{', '.join(failed)} failed; see the log above")
+    produced = sum(n for kind, _, n in results if kind == "producer")
+    stored = sum(n for kind, _, n in results if kind == "processor")
+    return RunResult(produced, stored, time.monotonic() - t0)
+
+
+__all__ = ["ProducerStats", "RunResult", "create_schema", "create_topics", "geographic_slices",
+           "run_stack"]
