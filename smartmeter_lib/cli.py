@@ -110,11 +110,15 @@ def bench(ctx: click.Context, homes: int | None, seconds: int, as_json: bool) ->
 
 
 def _register() -> None:
+    from smartmeter_lib.insights.commands import tariffs
+    from smartmeter_lib.replay.commands import export, replay
     from smartmeter_lib.services.commands import services
+    from smartmeter_lib.simulate.commands import simulate
     from smartmeter_lib.stack_commands import process, run, schema, topics
 
-    for cmd in (services, topics, schema, run, process):
-        cli.add_command(cmd)
+    for cmd in (services, topics, schema, run, process, simulate, replay, export, tariffs):
+        if cmd.name not in cli.commands:
+            cli.add_command(cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

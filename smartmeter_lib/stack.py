@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -135,13 +136,19 @@ def run_stack(settings: Settings, producers: int = 3, workers: int = 2,
     for p in procs:
         p.start()
     results: list[tuple[str, int, int]] = []
+    # a bounded run: the producers' schedule, the processors' idle exit, and a margin
+    budget = (duration_s / speedup if speedup > 0 else duration_s) + idle_exit_s + 300
+    deadline = time.monotonic() + budget
     try:
         while len(results) < len(procs):
             if not any(p.is_alive() for p in procs) and out.empty():
                 break
+            if time.monotonic() > deadline:
+                log.error("the run did not finish within %.0f s; stopping it", budget)
+                break
             try:
                 results.append(out.get(timeout=1.0))
-            except Exception:  # queue.Empty: look at the processes again
+            except queue.Empty:
                 continue
     finally:
         stop.set()
@@ -150,6 +157,9 @@ def run_stack(settings: Settings, producers: int = 3, workers: int = 2,
             if p.is_alive():
                 p.kill()
     failed = [p.name for p in procs if p.exitcode not in (0, None)]
+    failed += [p.name for p in procs if p.exitcode is None]
+    if len(results) < len(procs) and not failed:
+        failed = ["the run (it did not finish in time)"]
     if failed:
         raise SmartmeterError(f"{', '.join(failed)} failed; see the log above")
     produced = sum(n for kind, _, n in results if kind == "producer")

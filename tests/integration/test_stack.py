@@ -1,0 +1,110 @@
+"""The pipeline on the real stack: topics, schema, and the end-to-end count check with a
+broker stopped in the middle of the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import threading
+import uuid
+
+import numpy as np
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from smartmeter_lib.adapters.cassandra_history import CassandraHistory
+from smartmeter_lib.adapters.redis_live import RedisLive
+from smartmeter_lib.cli import main
+from smartmeter_lib.services import ServicesConfig
+from smartmeter_lib.services.kafka import KafkaService
+from smartmeter_lib.simulate.fleet import Fleet
+from smartmeter_lib.stack import run_stack
+from tests.contract.conftest import real_settings
+
+
+def test_topics_create_gives_fake_iot_6_partitions_rf3_min_isr_2(
+        services: ServicesConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    os.environ["SMARTMETER_KAFKA_BOOTSTRAP"] = services.kafka_bootstrap
+    try:
+        assert main(["topics", "create"]) == 0
+        assert main(["topics", "create"]) == 0  # idempotent
+    finally:
+        del os.environ["SMARTMETER_KAFKA_BOOTSTRAP"]
+    assert "fake_iot: 6 partitions, replication 3, min.insync.replicas 2" in capsys.readouterr().out
+    admin = AdminClient({"bootstrap.servers": services.kafka_bootstrap})
+    md = admin.list_topics(timeout=30)
+    for name in ("fake_iot", "smartmeter_alerts", "smartmeter_dlq"):
+        assert name in md.topics
+    t = md.topics["fake_iot"]
+    assert len(t.partitions) == 6
+    assert all(len(p.replicas) == 3 for p in t.partitions.values())
+    res = ConfigResource(ConfigResource.Type.TOPIC, "fake_iot")
+    conf = admin.describe_configs([res])[res].result(timeout=30)
+    assert conf["min.insync.replicas"].value == "2"
+
+
+def _stop_one_broker_for(config: ServicesConfig, seconds: float, started: threading.Event,
+                         log: list[str]) -> None:
+    kafka = KafkaService(config)
+    started.wait(120)
+    threading.Event().wait(15)  # into the run
+    name, pid = sorted((n, p) for n, p in kafka.live_pids().items() if p)[-1]
+    os.kill(pid, signal.SIGTERM)
+    log.append(f"stopped {name} (pid {pid})")
+    threading.Event().wait(seconds)
+    kafka.start()
+    log.append(f"restarted {name}")
+
+
+def test_2000_homes_60s_3_producers_2_processors_every_reading_stored_once(
+        services: ServicesConfig) -> None:
+    u = "t" + uuid.uuid4().hex[:8]
+    s = real_settings(services, homes=2000, bus="kafka", history="cassandra", live="redis",
+                      cassandra_keyspace=u, topic_readings=f"{u}_readings",
+                      topic_alerts=f"{u}_alerts", topic_dlq=f"{u}_dlq", redis_prefix=f"{u}:")
+    from smartmeter_lib.stack import create_topics
+
+    create_topics(s)
+    start = int(dt.datetime(2026, 11, 2, 17, 0, tzinfo=dt.UTC).timestamp())
+    started, events = threading.Event(), []
+    chaos = threading.Thread(target=_stop_one_broker_for, args=(services, 20, started, events))
+    chaos.start()
+    started.set()
+    res = run_stack(s, producers=3, workers=2, duration_s=60, speedup=1.0, start_s=start,
+                    idle_exit_s=30)
+    chaos.join(timeout=120)
+    assert len(events) == 2 and events[0].startswith("stopped kafka")
+    assert events[1].startswith("restarted")
+    assert res.produced == 2000 * 60
+
+    # what was produced: the same fleet, the same seed, the same seconds
+    fleet = Fleet(2000, seed=s.seed)
+    expected = np.zeros(2000)
+    for k in range(60):
+        expected += fleet.readings(start + k).kwh
+    h = CassandraHistory(s)
+    try:
+        day = dt.date(2026, 11, 2)
+        ps = h.session.prepare(f"SELECT count(*) AS n, sum(kwh) AS kwh FROM {u}.readings "
+                               "WHERE meter_id = ? AND day = ?")
+        from cassandra.concurrent import execute_concurrent_with_args
+
+        got = execute_concurrent_with_args(h.session, ps,
+                                           [(m, day) for m in fleet.meters.meter_id.tolist()],
+                                           concurrency=64)
+        counts = np.array([r.one().n for ok, r in got])
+        sums = np.array([r.one().kwh or 0.0 for ok, r in got])
+    finally:
+        h.drop_keyspace()
+        h.close()
+    assert counts.tolist() == [60] * 2000, "every reading exactly once"
+    assert sums == pytest.approx(expected, rel=1e-9)
+    live = RedisLive(s)
+    try:
+        kpis = live.get_kpis()
+        assert kpis["homes_total"] == 2000
+        assert live.get_area_stats(5) is not None
+    finally:
+        live.clear()
+        live.close()
