@@ -61,6 +61,31 @@ def geographic_slices(fleet: Fleet, parts: int) -> list[np.ndarray]:
     return [np.sort(s) for s in np.array_split(order, parts)]
 
 
+class _Flag:
+    """A cross-process stop event seen through ``is_set`` and a local ``wait``.
+
+    A child never blocks in ``multiprocessing.Event.wait``: a waiter that exits mid-wait
+    leaves the event's condition counting a sleeper that is gone, and the parent's
+    ``set()`` then hangs.
+    """
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self._local = threading.Event()
+
+    def is_set(self) -> bool:
+        return bool(self.event.is_set())
+
+    def wait(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while not self.event.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            self._local.wait(min(left, 0.2))  # pacing tick; the flag is read between ticks
+        return True
+
+
 def _producer_main(settings: Settings, part: int, parts: int, start_s: int, duration_s: float,
                    speedup: float, stop: Any, out: Any) -> None:
     logging.basicConfig(level=settings.log_level,
@@ -78,7 +103,7 @@ def _producer_main(settings: Settings, part: int, parts: int, start_s: int, dura
 
     stats = run_fleet_producer(Slice(), bus, settings.topic_readings,  # type: ignore[arg-type]
                                start_s=start_s, speedup=speedup, duration_s=duration_s,
-                               stop=stop)
+                               stop=_Flag(stop))  # type: ignore[arg-type]
     bus.close()
     out.put(("producer", part, stats.messages))
 
@@ -89,14 +114,7 @@ def _processor_main(settings: Settings, worker: int, stop: Any, idle_exit_s: flo
                         format=f"%(asctime)s %(levelname)-7s processor-{worker}: %(message)s")
     bus, history, live = open_bus(settings), open_history(settings), open_live(settings)
     proc = Processor(settings, bus, history, live)
-    ev = threading.Event()
-
-    def relay() -> None:  # the cross-process stop event sets the processor's thread event
-        stop.wait()
-        ev.set()
-
-    threading.Thread(target=relay, daemon=True).start()
-    stats = proc.run(stop=ev, idle_exit_s=idle_exit_s)
+    stats = proc.run(stop=_Flag(stop), idle_exit_s=idle_exit_s)  # type: ignore[arg-type]
     proc.close()
     for x in (bus, history, live):
         x.close()
