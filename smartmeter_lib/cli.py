@@ -114,9 +114,12 @@ def _register() -> None:
     from smartmeter_lib.replay.commands import export, replay
     from smartmeter_lib.services.commands import services
     from smartmeter_lib.simulate.commands import simulate
-    from smartmeter_lib.stack_commands import process, run, schema, topics
+    from smartmeter_lib.stack_commands import check, process, run, schema, serve, topics
 
-    for cmd in (services, topics, schema, run, process, simulate, replay, export, tariffs):
+    if "check" not in services.commands:
+        services.add_command(check)
+    for cmd in (services, topics, schema, run, process, serve, simulate, replay, export,
+                tariffs):
         if cmd.name not in cli.commands:
             cli.add_command(cmd)
 

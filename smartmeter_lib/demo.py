@@ -16,7 +16,7 @@ from pathlib import Path
 from smartmeter_lib.adapters import open_history, open_live
 from smartmeter_lib.adapters.memory_bus import MemoryBus
 from smartmeter_lib.config import Settings
-from smartmeter_lib.simulate.fleet import Fleet
+from smartmeter_lib.simulate.households import HouseholdFleet
 from smartmeter_lib.simulate.producer import ProducerStats, run_fleet_producer
 from smartmeter_lib.stream.runner import Processor, ProcessorStats
 from smartmeter_lib.viz.serve import VoilaServer, check_port_free, dashboards_dir
@@ -43,7 +43,7 @@ class EmbeddedPipeline:
         self.live = open_live(settings)
         self.live.clear()
         t0 = time.monotonic()
-        self.fleet = Fleet(settings.homes, seed=settings.seed)
+        self.fleet = HouseholdFleet(settings.homes, seed=settings.seed)
         self.history.register_meters(self.fleet.meters)
         log.info("fleet of %d homes ready in %.1f s", settings.homes, time.monotonic() - t0)
         self.bus = MemoryBus()

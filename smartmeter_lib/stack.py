@@ -18,7 +18,7 @@ from smartmeter_lib.adapters import open_bus, open_history, open_live
 from smartmeter_lib.adapters.kafka_bus import KafkaBus
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import ConfigError, SmartmeterError
-from smartmeter_lib.simulate.fleet import Fleet
+from smartmeter_lib.simulate.households import HouseholdFleet
 from smartmeter_lib.simulate.producer import ProducerStats, run_fleet_producer
 from smartmeter_lib.stream.runner import Processor
 
@@ -55,7 +55,7 @@ def create_schema(settings: Settings, replication: int = 1) -> str:
     return h.keyspace
 
 
-def geographic_slices(fleet: Fleet, parts: int) -> list[np.ndarray]:
+def geographic_slices(fleet: HouseholdFleet, parts: int) -> list[np.ndarray]:
     """Split the fleet into ``parts`` west-to-east bands of equal size (one per producer)."""
     order = np.argsort(fleet.meters.lon, kind="stable")
     return [np.sort(s) for s in np.array_split(order, parts)]
@@ -90,7 +90,7 @@ def _producer_main(settings: Settings, part: int, parts: int, start_s: int, dura
                    speedup: float, stop: Any, out: Any) -> None:
     logging.basicConfig(level=settings.log_level,
                         format=f"%(asctime)s %(levelname)-7s producer-{part}: %(message)s")
-    fleet = Fleet(settings.homes, seed=settings.seed)
+    fleet = HouseholdFleet(settings.homes, seed=settings.seed)
     mine = geographic_slices(fleet, parts)[part]
     bus = open_bus(settings)
     full = fleet.readings
@@ -101,8 +101,8 @@ def _producer_main(settings: Settings, part: int, parts: int, start_s: int, dura
         def readings(self, ts_s: int) -> Any:
             return full(ts_s).take(mine)
 
-    stats = run_fleet_producer(Slice(), bus, settings.topic_readings,  # type: ignore[arg-type]
-                               start_s=start_s, speedup=speedup, duration_s=duration_s,
+    stats = run_fleet_producer(Slice(), bus, settings.topic_readings, start_s=start_s,
+                               speedup=speedup, duration_s=duration_s,
                                stop=_Flag(stop))  # type: ignore[arg-type]
     bus.close()
     out.put(("producer", part, stats.messages))
@@ -138,7 +138,7 @@ def run_stack(settings: Settings, producers: int = 3, workers: int = 2,
     if settings.bus != "kafka":
         raise ConfigError("run_stack needs the Kafka bus (use --backend real)")
     t0 = time.monotonic()
-    fleet = Fleet(settings.homes, seed=settings.seed)
+    fleet = HouseholdFleet(settings.homes, seed=settings.seed)
     history = open_history(settings)
     history.register_meters(fleet.meters)
     history.close()
@@ -187,3 +187,31 @@ def run_stack(settings: Settings, producers: int = 3, workers: int = 2,
 
 __all__ = ["ProducerStats", "RunResult", "create_schema", "create_topics", "geographic_slices",
            "run_stack"]
+
+
+def check_hosts(settings: Settings) -> dict[str, tuple[bool, str]]:
+    """Whether the configured Kafka, Cassandra and Redis answer, with a detail each."""
+    from smartmeter_lib.errors import BackendError
+
+    out: dict[str, tuple[bool, str]] = {}
+    try:
+        md = KafkaBus(settings).admin().list_topics(timeout=10)
+        out["kafka"] = (True, f"{len(md.brokers)} brokers at {settings.kafka_bootstrap}")
+    except Exception as err:  # confluent_kafka raises KafkaException with various codes
+        out["kafka"] = (False, f"{settings.kafka_bootstrap}: {err}")
+    try:
+        from smartmeter_lib.adapters.cassandra_history import CassandraHistory
+
+        CassandraHistory(settings).close()
+        out["cassandra"] = (True, f"{settings.cassandra_hosts}:{settings.cassandra_port}, "
+                                  f"keyspace {settings.cassandra_keyspace}")
+    except BackendError as err:
+        out["cassandra"] = (False, str(err))
+    try:
+        from smartmeter_lib.adapters.redis_live import RedisLive
+
+        RedisLive(settings).close()
+        out["redis"] = (True, "answers PING")
+    except BackendError as err:
+        out["redis"] = (False, str(err))
+    return out

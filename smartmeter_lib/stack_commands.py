@@ -138,3 +138,59 @@ def process(ctx: click.Context, duration: float | None, idle_exit: float | None,
             x.close()
     click.echo(f"processed {stats.messages_in} messages, stored {stats.readings_stored} "
                f"readings, rejected {sum(stats.rejected.values())}")
+
+
+@click.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Check that the configured Kafka, Cassandra and Redis hosts answer (starts nothing).
+
+    Use it when the settings point at your own cluster instead of `smartmeter services up`.
+    Exit code 1 when one does not answer.
+    """
+    from smartmeter_lib.stack import check_hosts
+
+    s: Settings = ctx.obj["settings"]
+    results = check_hosts(s)
+    for name, (ok, detail) in results.items():
+        click.echo(f"{name:10} {'ok' if ok else 'FAILED':7} {detail}")
+    if not all(ok for ok, _ in results.values()):
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 [default: 8866].")
+@click.option("--dashboard", default="london_live", show_default=True,
+              help="The dashboard notebook in dashboards/ to serve.")
+@click.pass_context
+def serve(ctx: click.Context, port: int | None, dashboard: str) -> None:
+    """Serve a dashboard with Voila, reading the live store of the settings.
+
+    With SMARTMETER_LIVE=redis the dashboard reads Redis (the real stack); by default it reads
+    the embedded live store under --data-dir. Ctrl-C stops Voila and its kernels.
+    """
+    import signal
+    import threading
+    from pathlib import Path
+
+    from smartmeter_lib.viz.serve import VoilaServer, dashboards_dir
+
+    s = _settings(ctx, port=port)
+    nb = dashboards_dir() / f"{dashboard}.ipynb"
+    if not nb.exists():
+        names = sorted(p.stem for p in dashboards_dir().glob("*.ipynb"))
+        raise ConfigError(f"no dashboard {dashboard!r}; choose one of {', '.join(names)}")
+    env = {"SMARTMETER_DATA_DIR": str(Path(s.data_dir).resolve()), "SMARTMETER_LIVE": s.live,
+           "SMARTMETER_REDIS_URL": s.redis_url, "SMARTMETER_REDIS_PREFIX": s.redis_prefix}
+    server = VoilaServer(nb, s.host, s.port, env, Path(s.data_dir) / "logs" / "voila.log",
+                         cull_idle_s=s.dashboard_cull_s)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    log.info("serving %s on %s (Ctrl-C to stop)", dashboard, server.url)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

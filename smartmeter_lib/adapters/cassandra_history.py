@@ -29,6 +29,7 @@ from cassandra.cluster import (
     Session,
 )
 from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
 from smartmeter_lib.config import Settings
@@ -93,8 +94,9 @@ class CassandraHistory:
                   if settings.cassandra_password else "")
             auth = PlainTextAuthProvider(settings.cassandra_username, pw)
         hosts = [h.strip() for h in settings.cassandra_hosts.split(",") if h.strip()]
-        profile = ExecutionProfile(consistency_level=ConsistencyLevel.LOCAL_QUORUM,
-                                   request_timeout=30)
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=30)
         self.cluster = Cluster(hosts, port=settings.cassandra_port, auth_provider=auth,
                                protocol_version=5, connect_timeout=15,
                                execution_profiles={EXEC_PROFILE_DEFAULT: profile})

@@ -6,12 +6,21 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from smartmeter_lib.adapters.base import Bus
 from smartmeter_lib.codec import encode_batch
-from smartmeter_lib.simulate.fleet import Fleet
+from smartmeter_lib.model import ReadingBatch
 
 log = logging.getLogger(__name__)
+
+
+class Source(Protocol):
+    """A fleet: ``Fleet``, ``HouseholdFleet`` or a slice of one."""
+
+    n: int
+
+    def readings(self, ts_s: int) -> ReadingBatch: ...
 
 
 @dataclass
@@ -21,7 +30,7 @@ class ProducerStats:
     behind_s: float = 0.0  # how far behind its schedule the producer ended
 
 
-def run_fleet_producer(fleet: Fleet, bus: Bus, topic: str, *, start_s: int | None = None,
+def run_fleet_producer(fleet: Source, bus: Bus, topic: str, *, start_s: int | None = None,
                        speedup: float = 1.0, duration_s: float | None = None,
                        stop: threading.Event | None = None,
                        stats: ProducerStats | None = None) -> ProducerStats:

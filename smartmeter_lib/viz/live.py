@@ -44,11 +44,12 @@ class Updater:
 
     def __init__(self, read: Callable[[], Any], apply: Callable[[Any], None],
                  interval_s: float = 1.0, heartbeat: PageHeartbeat | None = None,
-                 page_timeout_s: float = 30.0) -> None:
+                 page_timeout_s: float = 30.0, attach_timeout_s: float = 180.0) -> None:
         self.read, self.apply = read, apply
         self.interval_s = interval_s
         self.heartbeat = heartbeat
         self.page_timeout_s = page_timeout_s
+        self.attach_timeout_s = max(attach_timeout_s, page_timeout_s)
         self.updates = 0
         self.stopped_because: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -57,8 +58,11 @@ class Updater:
         loop = asyncio.get_running_loop()
         while max_updates is None or self.updates < max_updates:
             hb = self.heartbeat
-            if hb is not None and hb.silent_for() > self.page_timeout_s:
-                self.stopped_because = f"no page heartbeat for {self.page_timeout_s:.0f} s"
+            # before the first beat the page may still be loading (8 MB of BokehJS on a busy
+            # machine): give it attach_timeout_s; after that, page_timeout_s of silence
+            limit = self.page_timeout_s if hb is not None and hb.beats else self.attach_timeout_s
+            if hb is not None and hb.silent_for() > limit:
+                self.stopped_because = f"no page heartbeat for {limit:.0f} s"
                 log.info("dashboard updater stopped: %s", self.stopped_because)
                 return
             try:

@@ -74,11 +74,11 @@ def test_demo_serves_a_live_map_and_stops_cleanly(browser: Any, tmp_path: Path,
         page.wait_for_function(
             "(old) => { const m = [...Bokeh.documents[0]._all_models.values()]"
             "  .find(m => m.name === 'total'); return m && m.data.t.length > old; }",
-            arg=len(before["total"]["data"]["t"]), timeout=20_000)
+            arg=len(before["total"]["data"]["t"]), timeout=60_000)
         page.wait_for_function(
             "(old) => { const m = [...Bokeh.documents[0]._all_models.values()]"
             "  .find(m => m.name === 'cells'); return JSON.stringify(Array.from(m.data.kw))"
-            "  !== JSON.stringify(old); }", arg=before["cells"]["data"]["kw"], timeout=20_000)
+            "  !== JSON.stringify(old); }", arg=before["cells"]["data"]["kw"], timeout=60_000)
         after = page.evaluate(BOKEH_STATE_JS)
         page.screenshot(path=str(test_output_dir / "demo_london_live.png"), full_page=True)
 

@@ -18,7 +18,7 @@ from smartmeter_lib.adapters.redis_live import RedisLive
 from smartmeter_lib.cli import main
 from smartmeter_lib.services import ServicesConfig
 from smartmeter_lib.services.kafka import KafkaService
-from smartmeter_lib.simulate.fleet import Fleet
+from smartmeter_lib.simulate.households import HouseholdFleet
 from smartmeter_lib.stack import run_stack
 from tests.contract.conftest import real_settings
 
@@ -79,7 +79,7 @@ def test_2000_homes_60s_3_producers_2_processors_every_reading_stored_once(
     assert res.produced == 2000 * 60
 
     # what was produced: the same fleet, the same seed, the same seconds
-    fleet = Fleet(2000, seed=s.seed)
+    fleet = HouseholdFleet(2000, seed=s.seed)
     expected = np.zeros(2000)
     for k in range(60):
         expected += fleet.readings(start + k).kwh

@@ -1,0 +1,32 @@
+"""The dashboard updater: it applies snapshots, and stops when the page goes silent."""
+
+from __future__ import annotations
+
+import asyncio
+
+from smartmeter_lib.viz.live import PageHeartbeat, Updater
+
+
+def test_updater_applies_snapshots_read_off_the_loop() -> None:
+    seen: list[int] = []
+    counter = iter(range(100))
+    up = Updater(lambda: next(counter), seen.append, interval_s=0.01)
+    asyncio.run(up.run(max_updates=5))
+    assert seen == [0, 1, 2, 3, 4] and up.stopped_because == "max_updates"
+
+
+def test_updater_waits_for_the_page_to_attach_then_stops_when_it_goes_silent() -> None:
+    hb = PageHeartbeat()
+    up = Updater(lambda: 1, lambda _: None, interval_s=0.01, heartbeat=hb,
+                 page_timeout_s=0.05, attach_timeout_s=10.0)
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(up.run())
+        await asyncio.sleep(0.2)  # no beat yet, but within the attach time: still running
+        assert not task.done() and up.updates > 3
+        hb.widget.value = 1  # the browser ticks once, then goes away
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(scenario())
+    assert hb.beats == 1
+    assert up.stopped_because == "no page heartbeat for 0 s"
