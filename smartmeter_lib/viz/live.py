@@ -1,10 +1,11 @@
 """Live updating for dashboards: an asyncio updater that stops when the page goes away.
 
 Voila shuts a page's kernel down on the browser's ``beforeunload``; when that never comes (a
-crashed browser, a dropped network), the page heartbeat does the job: a hidden ipywidgets
-``Play`` ticks in the browser once a second and syncs its value back to the kernel. When no
-tick has arrived for ``page_timeout_s``, the updater stops, the kernel goes idle, and Voila's
-idle culler shuts it down.
+crashed browser, a dropped network), the page heartbeat does the job. Each update sets a hidden
+Bokeh ``ping`` model; a ``CustomJS`` callback in the browser echoes it into a second hidden
+model, whose change comes back to the kernel. When no echo has arrived for
+``page_timeout_s``, the updater stops, the kernel goes idle, and Voila's idle culler shuts it
+down. (An ipywidgets ``Play`` cannot do this: it does not tick until a user clicks it.)
 """
 
 from __future__ import annotations
@@ -19,18 +20,29 @@ log = logging.getLogger(__name__)
 
 
 class PageHeartbeat:
-    """A hidden widget whose ticks prove that a browser still shows the page."""
+    """Two hidden Bokeh models; the browser echoes every ``ping()`` back as a beat.
 
-    def __init__(self, interval_ms: int = 1000) -> None:
-        import ipywidgets as w
+    Put :attr:`models` in the page's layout and call :meth:`ping` on every update.
+    """
 
-        self.widget = w.Play(value=0, min=0, max=10**9, step=1, interval=interval_ms,
-                             playing=True, layout=w.Layout(display="none"))
+    def __init__(self) -> None:
+        from bokeh.models import CustomJS, Div
+
+        self.ping_model = Div(text="0", visible=False, name="heartbeat_ping")
+        self.echo_model = Div(text="", visible=False, tags=[0], name="heartbeat_echo")
+        self.ping_model.js_on_change("text", CustomJS(
+            args={"echo": self.echo_model}, code="echo.tags = [Date.now()]"))
+        self.echo_model.on_change("tags", self._beat)
+        self.models = [self.ping_model, self.echo_model]
         self.last_beat = time.monotonic()
         self.beats = 0
-        self.widget.observe(self._beat, names="value")
+        self._pings = 0
 
-    def _beat(self, _change: Any) -> None:
+    def ping(self) -> None:
+        self._pings += 1
+        self.ping_model.text = str(self._pings)
+
+    def _beat(self, _attr: str, _old: Any, _new: Any) -> None:
         self.last_beat = time.monotonic()
         self.beats += 1
 
@@ -69,6 +81,8 @@ class Updater:
                 snap = await loop.run_in_executor(None, self.read)
                 self.apply(snap)
                 self.updates += 1
+                if hb is not None:
+                    hb.ping()
             except Exception:  # keep the page alive; the log says why
                 log.exception("dashboard update failed")
             await asyncio.sleep(self.interval_s)

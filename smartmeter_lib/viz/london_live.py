@@ -137,7 +137,6 @@ def show(precision: int = 5, interval_s: float = 1.0) -> Any:
     Meant for a notebook cell: the returned widget displays itself. The updater stops when
     the page has sent no heartbeat for ``settings.dashboard_page_timeout_s``.
     """
-    import ipywidgets as w
     from bokeh.io import output_notebook
     from bokeh.resources import INLINE
     from jupyter_bokeh.widgets import BokehModel
@@ -151,7 +150,8 @@ def show(precision: int = 5, interval_s: float = 1.0) -> Any:
     view = LondonLive(precision=precision)
     view.apply(read_snapshot(live, precision, view.window_s))
     heartbeat = PageHeartbeat()
+    view.layout.children.extend(heartbeat.models)
     updater = Updater(lambda: read_snapshot(live, precision, view.window_s), view.apply,
                       interval_s, heartbeat, settings.dashboard_page_timeout_s)
     updater.start()
-    return w.VBox([BokehModel(view.layout), heartbeat.widget])
+    return BokehModel(view.layout)

@@ -24,7 +24,8 @@ def test_updater_waits_for_the_page_to_attach_then_stops_when_it_goes_silent() -
         task = asyncio.ensure_future(up.run())
         await asyncio.sleep(0.2)  # no beat yet, but within the attach time: still running
         assert not task.done() and up.updates > 3
-        hb.widget.value = 1  # the browser ticks once, then goes away
+        assert hb.ping_model.text == str(up.updates)  # every update pings the page
+        hb.echo_model.tags = [123]  # the browser echoes once, then goes away
         await asyncio.wait_for(task, timeout=5)
 
     asyncio.run(scenario())
