@@ -143,6 +143,24 @@ class Rollup:
 
 
 @dataclass(frozen=True)
+class AreaRollup:
+    """Energy per geohash cell in tumbling windows of ``resolution_s`` (columnar).
+
+    ``homes`` is the number of meters that reported in the window.
+    """
+
+    resolution_s: int
+    precision: int
+    cell: npt.NDArray[np.object_]
+    window_start_ms: npt.NDArray[np.int64]
+    kwh: npt.NDArray[np.float64]
+    homes: npt.NDArray[np.int32]
+
+    def __len__(self) -> int:
+        return len(self.cell)
+
+
+@dataclass(frozen=True)
 class AreaStats:
     """Live load per geohash cell for one second of event time."""
 

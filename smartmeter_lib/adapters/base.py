@@ -13,7 +13,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from smartmeter_lib.model import AreaStats, MeterInfo, ReadingBatch, Rollup
+from smartmeter_lib.model import Alert, AreaRollup, AreaStats, MeterInfo, ReadingBatch, Rollup
+
+#: columns of an events frame (meter events such as last gasps, and alerts)
+EVENT_COLUMNS = ["ts_ms", "meter_id", "kind", "detail"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,21 @@ class HistoryStore(Protocol):
         """Windows starting in ``[start_ms, end_ms)``, ordered by meter then time."""
         ...
 
+    def write_area_rollups(self, rollup: AreaRollup) -> None: ...
+
+    def read_area_rollups(self, resolution_s: int, precision: int, cells: Sequence[str] | None,
+                          start_ms: int, end_ms: int) -> AreaRollup:
+        """Area windows starting in ``[start_ms, end_ms)``, ordered by cell then time."""
+        ...
+
+    def write_events(self, events: pd.DataFrame) -> None:
+        """Rows of :data:`EVENT_COLUMNS`; keyed by (ts_ms, meter_id, kind)."""
+        ...
+
+    def read_events(self, start_ms: int, end_ms: int) -> pd.DataFrame:
+        """Events with ``start_ms <= ts_ms < end_ms``, ordered by time then meter."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -121,6 +139,27 @@ class LiveStore(Protocol):
         ...
 
     def get_meter(self, meter_id: str) -> dict[str, Any] | None: ...
+
+    def put_meter_power(self, ts_ms: int, kw: Any) -> None:
+        """One second of every meter's power, in the order of the last :meth:`put_meters`
+        (kept for ``series_keep_s``), for :meth:`get_meter_series`."""
+        ...
+
+    def get_meter_series(self, meter_id: str, since_ms: int) -> pd.DataFrame:
+        """Columns ts_ms, kw: the meter's recent power, second by second, ascending."""
+        ...
+
+    def put_top_consumers(self, ts_ms: int, meter_id: Sequence[str], kw: Any) -> None: ...
+
+    def get_top_consumers(self) -> pd.DataFrame:
+        """Columns meter_id, kw, largest first."""
+        ...
+
+    def put_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Replace the set of active alerts."""
+        ...
+
+    def get_active_alerts(self) -> list[Alert]: ...
 
     def put_kpis(self, kpis: dict[str, float | int | str]) -> None: ...
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
@@ -34,10 +35,11 @@ from cassandra.query import PreparedStatement
 
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import BackendError
-from smartmeter_lib.model import MeterInfo, ReadingBatch, Rollup
+from smartmeter_lib.model import AreaRollup, MeterInfo, ReadingBatch, Rollup
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 def schema_statements(keyspace: str, replication: int = 1) -> list[str]:
@@ -59,6 +61,14 @@ def schema_statements(keyspace: str, replication: int = 1) -> list[str]:
         "window_start timestamp, kwh double, readings int, "
         "PRIMARY KEY ((meter_id, resolution_s, month), window_start)) "
         "WITH CLUSTERING ORDER BY (window_start ASC)",
+        f"CREATE TABLE IF NOT EXISTS {ks}.area_rollups (cell text, precision int, "
+        "resolution_s int, month int, window_start timestamp, kwh double, homes int, "
+        "PRIMARY KEY ((cell, precision, resolution_s, month), window_start)) "
+        "WITH CLUSTERING ORDER BY (window_start ASC)",
+        f"CREATE TABLE IF NOT EXISTS {ks}.area_cells (precision int, cell text, "
+        "PRIMARY KEY (precision, cell))",
+        f"CREATE TABLE IF NOT EXISTS {ks}.events (day date, ts timestamp, meter_id text, "
+        "kind text, detail text, PRIMARY KEY ((day), ts, meter_id, kind))",
     ]
 
 
@@ -124,6 +134,17 @@ class CassandraHistory:
                         "kwh, readings) VALUES (?,?,?,?,?,?)",
             "roll_sel": f"SELECT window_start, kwh, readings FROM {ks}.rollups WHERE meter_id=? "
                         "AND resolution_s=? AND month=? AND window_start>=? AND window_start<?",
+            "area_ins": f"INSERT INTO {ks}.area_rollups (cell, precision, resolution_s, month, "
+                        "window_start, kwh, homes) VALUES (?,?,?,?,?,?,?)",
+            "area_sel": f"SELECT window_start, kwh, homes FROM {ks}.area_rollups WHERE cell=? "
+                        "AND precision=? AND resolution_s=? AND month=? AND window_start>=? "
+                        "AND window_start<?",
+            "cell_ins": f"INSERT INTO {ks}.area_cells (precision, cell) VALUES (?,?)",
+            "cell_sel": f"SELECT cell FROM {ks}.area_cells WHERE precision=?",
+            "ev_ins": f"INSERT INTO {ks}.events (day, ts, meter_id, kind, detail) "
+                      "VALUES (?,?,?,?,?)",
+            "ev_sel": f"SELECT ts, meter_id, kind, detail FROM {ks}.events WHERE day=? AND "
+                      "ts>=? AND ts<?",
         }
         self._ps = {k: self.session.prepare(v) for k, v in q.items()}
 
@@ -207,6 +228,56 @@ class CassandraHistory:
                 n.append(row.readings)
         return Rollup(int(resolution_s), np.array(mid, dtype=object), np.array(ws, np.int64),
                       np.array(kwh, np.float64), np.array(n, np.int32))
+
+    # -- areas and events ----------------------------------------------------------------
+    def write_area_rollups(self, rollup: AreaRollup) -> None:
+        if len(rollup) == 0:
+            return
+        r, p = int(rollup.resolution_s), int(rollup.precision)
+        cells = rollup.cell.tolist()
+        self._run("area_ins", ((c, p, r, _month(w), _EPOCH + dt.timedelta(milliseconds=w), k, h)
+                               for c, w, k, h in zip(cells, rollup.window_start_ms.tolist(),
+                                                     rollup.kwh.tolist(),
+                                                     rollup.homes.tolist(), strict=True)))
+        self._run("cell_ins", ((p, c) for c in sorted(set(cells))))
+
+    def read_area_rollups(self, resolution_s: int, precision: int, cells: Sequence[str] | None,
+                          start_ms: int, end_ms: int) -> AreaRollup:
+        if cells is None:
+            cells = [r.cell for r in self.session.execute(self._ps["cell_sel"], (precision,))]
+        lo = _EPOCH + dt.timedelta(milliseconds=start_ms)
+        hi = _EPOCH + dt.timedelta(milliseconds=end_ms)
+        args = [(c, int(precision), int(resolution_s), mo, lo, hi) for c in sorted(cells)
+                for mo in _months(start_ms, end_ms)]
+        cell, ws, kwh, homes = [], [], [], []
+        for (c, *_), res in zip(args, self._run("area_sel", args), strict=True):
+            for row in res:
+                cell.append(c)
+                ws.append(int((row.window_start - _EPOCH).total_seconds() * 1000))
+                kwh.append(row.kwh)
+                homes.append(row.homes)
+        return AreaRollup(int(resolution_s), int(precision), np.array(cell, dtype=object),
+                          np.array(ws, np.int64), np.array(kwh, np.float64),
+                          np.array(homes, np.int32))
+
+    def write_events(self, events: pd.DataFrame) -> None:
+        if len(events) == 0:
+            return
+        self._run("ev_ins", ((_day(t), _EPOCH + dt.timedelta(milliseconds=t), str(m), str(k),
+                              str(d)) for t, m, k, d in
+                             zip(events["ts_ms"].astype("int64").tolist(), events["meter_id"],
+                                 events["kind"], events["detail"], strict=True)))
+
+    def read_events(self, start_ms: int, end_ms: int) -> pd.DataFrame:
+        lo = _EPOCH + dt.timedelta(milliseconds=start_ms)
+        hi = _EPOCH + dt.timedelta(milliseconds=end_ms)
+        days = range(start_ms // DAY_MS, max(start_ms, end_ms - 1) // DAY_MS + 1)
+        rows = [(int((r.ts - _EPOCH).total_seconds() * 1000), r.meter_id, r.kind, r.detail)
+                for res in self._run("ev_sel", [(_day(d * DAY_MS), lo, hi) for d in days])
+                for r in res]
+        df = pd.DataFrame(rows, columns=["ts_ms", "meter_id", "kind", "detail"])
+        return df.astype({"ts_ms": "int64"}).sort_values(["ts_ms", "meter_id"],
+                                                         ignore_index=True)
 
     def drop_keyspace(self) -> None:
         self.session.execute(f"DROP KEYSPACE IF EXISTS {self.keyspace}", timeout=120)

@@ -25,7 +25,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from smartmeter_lib.errors import BackendError
-from smartmeter_lib.model import MeterInfo, ReadingBatch, Rollup
+from smartmeter_lib.model import AreaRollup, MeterInfo, ReadingBatch, Rollup
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meters (
@@ -34,6 +34,13 @@ CREATE TABLE IF NOT EXISTS rollups (
     resolution_s INTEGER NOT NULL, meter_id TEXT NOT NULL, window_start_ms INTEGER NOT NULL,
     kwh REAL NOT NULL, readings INTEGER NOT NULL,
     PRIMARY KEY (resolution_s, meter_id, window_start_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS area_rollups (
+    resolution_s INTEGER NOT NULL, precision INTEGER NOT NULL, cell TEXT NOT NULL,
+    window_start_ms INTEGER NOT NULL, kwh REAL NOT NULL, homes INTEGER NOT NULL,
+    PRIMARY KEY (resolution_s, precision, cell, window_start_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    ts_ms INTEGER NOT NULL, meter_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (ts_ms, meter_id, kind)) WITHOUT ROWID;
 """
 
 READINGS_SCHEMA = pa.schema([
@@ -145,6 +152,49 @@ class EmbeddedHistory:
         return Rollup(int(resolution_s), df["meter_id"].to_numpy(object),
                       df["window_start_ms"].to_numpy(np.int64), df["kwh"].to_numpy(np.float64),
                       df["readings"].to_numpy(np.int32))
+
+    # -- areas and events ----------------------------------------------------------------
+    def write_area_rollups(self, rollup: AreaRollup) -> None:
+        if len(rollup) == 0:
+            return
+        rows = zip(itertools.repeat(int(rollup.resolution_s)),
+                   itertools.repeat(int(rollup.precision)), rollup.cell.tolist(),
+                   rollup.window_start_ms.tolist(), rollup.kwh.tolist(), rollup.homes.tolist(),
+                   strict=False)
+        with self._lock, self._db:
+            self._db.executemany("INSERT INTO area_rollups VALUES (?,?,?,?,?,?) ON CONFLICT "
+                                 "DO UPDATE SET kwh=excluded.kwh, homes=excluded.homes", rows)
+
+    def read_area_rollups(self, resolution_s: int, precision: int, cells: Sequence[str] | None,
+                          start_ms: int, end_ms: int) -> AreaRollup:
+        sql = ("SELECT cell, window_start_ms, kwh, homes FROM area_rollups WHERE resolution_s=? "
+               "AND precision=? AND window_start_ms>=? AND window_start_ms<?")
+        params: list[Any] = [int(resolution_s), int(precision), int(start_ms), int(end_ms)]
+        if cells is not None:
+            sql += f" AND cell IN ({','.join('?' * len(cells))})"
+            params += list(cells)
+        with self._lock:
+            df = pd.read_sql_query(sql + " ORDER BY cell, window_start_ms", self._db,
+                                   params=params)
+        return AreaRollup(int(resolution_s), int(precision), df["cell"].to_numpy(object),
+                          df["window_start_ms"].to_numpy(np.int64), df["kwh"].to_numpy(np.float64),
+                          df["homes"].to_numpy(np.int32))
+
+    def write_events(self, events: pd.DataFrame) -> None:
+        if len(events) == 0:
+            return
+        rows = zip(events["ts_ms"].astype("int64").tolist(), events["meter_id"].astype(str),
+                   events["kind"].astype(str), events["detail"].astype(str), strict=True)
+        with self._lock, self._db:
+            self._db.executemany("INSERT INTO events VALUES (?,?,?,?) ON CONFLICT DO UPDATE "
+                                 "SET detail=excluded.detail", rows)
+
+    def read_events(self, start_ms: int, end_ms: int) -> pd.DataFrame:
+        with self._lock:
+            df = pd.read_sql_query("SELECT ts_ms, meter_id, kind, detail FROM events WHERE "
+                                   "ts_ms>=? AND ts_ms<? ORDER BY ts_ms, meter_id", self._db,
+                                   params=[int(start_ms), int(end_ms)])
+        return df.astype({"ts_ms": "int64"})
 
     def close(self) -> None:
         with self._lock:

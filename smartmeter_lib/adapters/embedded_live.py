@@ -19,12 +19,13 @@ import pandas as pd
 import pyarrow as pa
 
 from smartmeter_lib.errors import BackendError
-from smartmeter_lib.model import AreaStats
+from smartmeter_lib.model import Alert, AreaStats
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshot (name TEXT PRIMARY KEY, ts_ms INTEGER, payload BLOB);
 CREATE TABLE IF NOT EXISTS totals (ts_ms INTEGER PRIMARY KEY, kw REAL, homes INTEGER);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS meter_kw (ts_ms INTEGER PRIMARY KEY, payload BLOB);
 """
 
 
@@ -42,9 +43,10 @@ def _from_ipc(blob: bytes) -> pa.Table:
 class EmbeddedLive:
     """An implementation of :class:`smartmeter_lib.adapters.base.LiveStore` in SQLite."""
 
-    def __init__(self, path: Path | str, keep_s: int = 7200) -> None:
+    def __init__(self, path: Path | str, keep_s: int = 7200, series_keep_s: int = 900) -> None:
         self.path = Path(path)
         self.keep_ms = keep_s * 1000
+        self.series_keep_ms = series_keep_s * 1000
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0,
@@ -130,6 +132,59 @@ class EmbeddedLive:
         row["snapshot_ts_ms"] = ts
         return dict(row)
 
+    # -- per-meter series, top consumers, alerts ----------------------------------------
+    def put_meter_power(self, ts_ms: int, kw: Any) -> None:
+        blob = np.asarray(kw, np.float32).tobytes()
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meter_kw VALUES (?,?)", (int(ts_ms), blob))
+            self._db.execute("DELETE FROM meter_kw WHERE ts_ms < ?",
+                             (int(ts_ms) - self.series_keep_ms,))
+
+    def _meter_index(self, meter_id: str) -> int | None:
+        got = self._get_snapshot("meters")
+        if got is None:
+            return None
+        ids = got[1]["meter_id"].to_pylist()
+        try:
+            return ids.index(meter_id)
+        except ValueError:
+            return None
+
+    def get_meter_series(self, meter_id: str, since_ms: int) -> pd.DataFrame:
+        i = self._meter_index(meter_id)
+        rows: list[tuple[int, float]] = []
+        if i is not None:
+            with self._lock:
+                got = self._db.execute("SELECT ts_ms, payload FROM meter_kw WHERE ts_ms >= ? "
+                                       "ORDER BY ts_ms", (int(since_ms),)).fetchall()
+            rows = [(int(ts), float(np.frombuffer(b, np.float32, 1, 4 * i)[0]))
+                    for ts, b in got if len(b) >= 4 * (i + 1)]
+        return pd.DataFrame(rows, columns=["ts_ms", "kw"]).astype({"ts_ms": "int64",
+                                                                   "kw": "float64"})
+
+    def put_top_consumers(self, ts_ms: int, meter_id: Sequence[str], kw: Any) -> None:
+        self._put_snapshot("top", ts_ms, pa.table({
+            "meter_id": pa.array([str(m) for m in meter_id], pa.string()),
+            "kw": np.asarray(kw, np.float64)}))
+
+    def get_top_consumers(self) -> pd.DataFrame:
+        got = self._get_snapshot("top")
+        if got is None:
+            return pd.DataFrame({"meter_id": pd.Series(dtype=str), "kw": pd.Series(dtype=float)})
+        df = got[1].to_pandas()
+        return df.sort_values("kw", ascending=False, kind="stable").reset_index(drop=True)
+
+    def put_alerts(self, alerts: Sequence[Alert]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO kv VALUES ('alerts', ?)",
+                             (json.dumps([a.to_dict() for a in alerts]),))
+
+    def get_active_alerts(self) -> list[Alert]:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM kv WHERE key='alerts'").fetchone()
+        alerts = [] if row is None else [Alert.from_dict(d) for d in json.loads(row[0])]
+        return sorted(alerts, key=lambda a: (a.start_ms, a.alert_id))
+
     # -- KPIs ----------------------------------------------------------------------------
     def put_kpis(self, kpis: dict[str, float | int | str]) -> None:
         with self._lock:
@@ -143,7 +198,7 @@ class EmbeddedLive:
 
     def clear(self) -> None:
         with self._lock:
-            for t in ("snapshot", "totals", "kv"):
+            for t in ("snapshot", "totals", "kv", "meter_kw"):
                 self._db.execute(f"DELETE FROM {t}")
         self._meter_cache = None
 

@@ -16,7 +16,7 @@ import redis
 
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import BackendError
-from smartmeter_lib.model import AreaStats
+from smartmeter_lib.model import Alert, AreaStats
 
 log = logging.getLogger(__name__)
 METER_TTL_S = 3600  # a meter silent for an hour drops out of the live view
@@ -26,8 +26,10 @@ TOTALS_KEEP_MS = 2 * 3600 * 1000
 class RedisLive:
     """An implementation of :class:`smartmeter_lib.adapters.base.LiveStore` on Redis."""
 
-    def __init__(self, settings: Settings, prefix: str | None = None) -> None:
+    def __init__(self, settings: Settings, prefix: str | None = None,
+                 series_keep_s: int = 900) -> None:
         self.p = settings.redis_prefix if prefix is None else prefix
+        self.series_keep_s = series_keep_s
         password = (settings.redis_password.get_secret_value()
                     if settings.redis_password is not None else None)
         self.r = redis.Redis.from_url(settings.redis_url, password=password,
@@ -97,10 +99,10 @@ class RedisLive:
             pipe.delete(index)
             for i in range(0, len(ids), 5000):
                 pipe.sadd(index, *ids[i:i + 5000])
-            for m, a, b, c in zip(ids, last, kws, tot, strict=True):
+            for i, (m, a, b, c) in enumerate(zip(ids, last, kws, tot, strict=True)):
                 key = self.k("meter", m)
                 pipe.hset(key, mapping={"last_ts_ms": a, "kw": b, "kwh_total": c,
-                                        "snapshot_ts_ms": int(ts_ms)})
+                                        "snapshot_ts_ms": int(ts_ms), "idx": i})
                 pipe.expire(key, METER_TTL_S)
             pipe.set(self.k("meters", "ts_ms"), int(ts_ms))
             pipe.execute()
@@ -115,6 +117,61 @@ class RedisLive:
         d = {k.decode(): v.decode() for k, v in h.items()}
         return {"meter_id": meter_id, "last_ts_ms": int(d["last_ts_ms"]), "kw": float(d["kw"]),
                 "kwh_total": float(d["kwh_total"]), "snapshot_ts_ms": int(d["snapshot_ts_ms"])}
+
+    # -- per-meter series, top consumers, alerts ----------------------------------------
+    def put_meter_power(self, ts_ms: int, kw: Any) -> None:
+        index = self.k("power", "index")
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.set(self.k("power", int(ts_ms)), np.asarray(kw, "<f4").tobytes(),
+                     ex=self.series_keep_s)
+            pipe.zadd(index, {str(int(ts_ms)): int(ts_ms)})
+            pipe.zremrangebyscore(index, "-inf", f"({int(ts_ms) - self.series_keep_s * 1000}")
+            pipe.execute()
+
+    def get_meter_series(self, meter_id: str, since_ms: int) -> pd.DataFrame:
+        idx = self.r.hget(self.k("meter", meter_id), "idx")
+        rows: list[tuple[int, float]] = []
+        if idx is not None:
+            i = int(idx)
+            stamps = [int(t) for t in self.r.zrangebyscore(self.k("power", "index"),
+                                                           int(since_ms), "+inf")]
+            with self.r.pipeline(transaction=False) as pipe:
+                for t in stamps:
+                    pipe.getrange(self.k("power", t), 4 * i, 4 * i + 3)
+                values = pipe.execute()
+            rows = [(t, float(np.frombuffer(v, "<f4")[0])) for t, v in zip(stamps, values,
+                                                                           strict=True)
+                    if v and len(v) == 4]
+        return pd.DataFrame(rows, columns=["ts_ms", "kw"]).astype({"ts_ms": "int64",
+                                                                   "kw": "float64"})
+
+    def put_top_consumers(self, ts_ms: int, meter_id: Sequence[str], kw: Any) -> None:
+        key = self.k("top")
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if len(meter_id):
+                pipe.zadd(key, dict(zip([str(m) for m in meter_id],
+                                        np.asarray(kw, np.float64).tolist(), strict=True)))
+            pipe.set(self.k("top", "ts_ms"), int(ts_ms))
+            pipe.execute()
+
+    def get_top_consumers(self) -> pd.DataFrame:
+        rows = self.r.zrevrange(self.k("top"), 0, -1, withscores=True)
+        return pd.DataFrame({"meter_id": [m.decode() for m, _ in rows],
+                             "kw": [float(s) for _, s in rows]})
+
+    def put_alerts(self, alerts: Sequence[Alert]) -> None:
+        key = self.k("alerts", "active")
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if alerts:
+                pipe.hset(key, mapping={a.alert_id: json.dumps(a.to_dict()) for a in alerts})
+            pipe.execute()
+
+    def get_active_alerts(self) -> list[Alert]:
+        got = self.r.hgetall(self.k("alerts", "active"))
+        alerts = [Alert.from_dict(json.loads(v)) for v in got.values()]
+        return sorted(alerts, key=lambda a: (a.start_ms, a.alert_id))
 
     # -- KPIs ----------------------------------------------------------------------------
     def put_kpis(self, kpis: dict[str, float | int | str]) -> None:

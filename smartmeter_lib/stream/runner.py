@@ -15,14 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from smartmeter_lib.adapters.base import Bus, HistoryStore, LiveStore, Message
 from smartmeter_lib.codec import decode_batch, encode_batch
 from smartmeter_lib.config import Settings
-from smartmeter_lib.model import MeterInfo, ReadingBatch
+from smartmeter_lib.model import Kind, MeterInfo, ReadingBatch
 from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggregator
 
 log = logging.getLogger(__name__)
+TOP_N = 20  # top consumers kept in the live store
+
+
+def meter_events_frame(events: ReadingBatch) -> pd.DataFrame:
+    """Last-gasp and power-restore messages as rows of the history's events table."""
+    return pd.DataFrame({"ts_ms": events.ts_ms, "meter_id": events.meter_id,
+                         "kind": [Kind(int(k)).name for k in events.kind],
+                         "detail": "{}"})
 
 
 @dataclass
@@ -33,6 +42,7 @@ class ProcessorStats:
     rollups_written: int = 0
     live_seconds: int = 0
     commits: int = 0
+    meter_events: int = 0
     last_live_ts_ms: int | None = None
 
     def reject(self, reason: str, n: int = 1) -> None:
@@ -131,6 +141,11 @@ class Processor:
         for r in res.rollups:
             self.history.write_rollups(r)
             self.stats.rollups_written += len(r)
+        for ar in res.area_rollups:
+            self.history.write_area_rollups(ar)
+        if len(res.events):
+            self.history.write_events(meter_events_frame(res.events))
+            self.stats.meter_events += len(res.events)
         for s in res.seconds:
             self.live.put_total(s.ts_ms, s.total_kw, s.homes)
             self.stats.live_seconds += 1
@@ -146,6 +161,10 @@ class Processor:
             a = self.agg
             self.live.put_meters(last.ts_ms, a.meters.meter_id, a.last_ts, a.last_kw,
                                  a.kwh_total)
+            self.live.put_meter_power(last.ts_ms, a.last_kw)
+            top = np.argsort(-a.last_kw, kind="stable")[:TOP_N]
+            self.live.put_top_consumers(last.ts_ms, a.meters.meter_id[top].tolist(),
+                                        a.last_kw[top])
             self._last_meter_put = now
         self.live.put_kpis({
             "ts_ms": last.ts_ms, "homes_reporting": last.homes,

@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from smartmeter_lib import geo
-from smartmeter_lib.model import AreaStats, Kind, MeterInfo, ReadingBatch, Rollup
+from smartmeter_lib.model import AreaRollup, AreaStats, Kind, MeterInfo, ReadingBatch, Rollup
 
 LIVE_MS = 1000
 
@@ -52,6 +52,7 @@ class StepResult:
     duplicates: int = 0
     seconds: list[LiveSecond] = field(default_factory=list)
     rollups: list[Rollup] = field(default_factory=list)
+    area_rollups: list[AreaRollup] = field(default_factory=list)
 
 
 @dataclass
@@ -70,7 +71,8 @@ class WindowedAggregator:
     """Per-meter and per-area event-time windows for a known set of meters."""
 
     def __init__(self, meters: MeterInfo, allowed_lateness_ms: int = 5000,
-                 rollup_resolutions_s: Sequence[int] = (60, 1800),
+                 rollup_resolutions_s: Sequence[int] = (60, 1800, 86400),
+                 area_rollup_min_s: int = 1800,
                  area_precisions: Sequence[int] = geo.AREA_PRECISIONS,
                  max_future_ms: int = 300_000,
                  now_ms: Callable[[], int] | None = None) -> None:
@@ -79,6 +81,7 @@ class WindowedAggregator:
         self._index = pd.Index(meters.meter_id)
         self.lateness_ms = int(allowed_lateness_ms)
         self.resolutions = tuple(int(r) for r in rollup_resolutions_s)
+        self.area_rollup_min_s = int(area_rollup_min_s)
         self.max_future_ms = int(max_future_ms)
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self.areas: dict[int, tuple[npt.NDArray[np.intp], npt.NDArray[np.object_]]] = {}
@@ -218,6 +221,19 @@ class WindowedAggregator:
                 nz = np.flatnonzero(w.count)
                 res.rollups.append(Rollup(r, self.meters.meter_id[nz],
                                           np.full(len(nz), s, np.int64), w.kwh[nz], w.count[nz]))
+                if r >= self.area_rollup_min_s and len(nz):
+                    res.area_rollups += self._area_rollups(r, s, w)
+
+    def _area_rollups(self, r: int, s: int, w: _Window) -> list[AreaRollup]:
+        out = []
+        reported = (w.count > 0).astype(np.float64)
+        for p, (codes, cells) in self.areas.items():
+            homes = np.bincount(codes, weights=reported, minlength=len(cells)).astype(np.int32)
+            kwh = np.bincount(codes, weights=w.kwh, minlength=len(cells)).astype(np.float64)
+            nz = np.flatnonzero(homes)
+            out.append(AreaRollup(r, p, cells[nz], np.full(len(nz), s, np.int64), kwh[nz],
+                                  homes[nz]))
+        return out
 
     def _live_second(self, s: int, w: _Second) -> LiveSecond:
         reporting = (w.seen_ts >= 0).astype(np.float64)

@@ -78,3 +78,42 @@ def test_a_second_client_sees_the_writes(
                                 np.array([0.25]), np.array([60], np.int32)))
     assert reader.read_rollups(60, [f"{unique}-0"], T0, T0 + 1).kwh.tolist() == [0.25]
     assert f"{unique}-1" in set(reader.meters().meter_id.tolist())
+
+
+def test_area_rollups_upsert_and_filter(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    from smartmeter_lib.model import AreaRollup
+
+    h = history_factory()
+    cells = np.array(["gcpvj0", "gcpvj1"], dtype=object)
+    h.write_area_rollups(AreaRollup(1800, 6, cells, np.array([T0, T0]), np.array([5.0, 6.0]),
+                                    np.array([10, 12], np.int32)))
+    h.write_area_rollups(AreaRollup(1800, 6, cells[:1], np.array([T0]), np.array([5.5]),
+                                    np.array([11], np.int32)))  # replaces
+    h.write_area_rollups(AreaRollup(86400, 6, cells[:1], np.array([T0]), np.array([99.0]),
+                                    np.array([11], np.int32)))
+    got = h.read_area_rollups(1800, 6, None, T0, T0 + 1800_000)
+    assert got.cell.tolist() == ["gcpvj0", "gcpvj1"]
+    assert got.kwh.tolist() == pytest.approx([5.5, 6.0]) and got.homes.tolist() == [11, 12]
+    one = h.read_area_rollups(86400, 6, ["gcpvj0"], T0, T0 + 1)
+    assert one.kwh.tolist() == [99.0]
+    assert len(h.read_area_rollups(1800, 5, None, T0, T0 + 1800_000)) == 0
+
+
+def test_events_are_kept_once_in_time_order(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    import pandas as pd
+
+    h = history_factory()
+    ev = pd.DataFrame({"ts_ms": [T0 + 2000, T0 + 1000, T0 + 86_400_000],
+                       "meter_id": [f"{unique}-1", f"{unique}-0", f"{unique}-0"],
+                       "kind": ["LAST_GASP", "LAST_GASP", "POWER_RESTORE"],
+                       "detail": ["{}", '{"n": 1}', "{}"]})
+    h.write_events(ev)
+    h.write_events(ev.iloc[:1])  # again: stored once
+    got = h.read_events(T0, T0 + 2 * 86_400_000)
+    mine = got[got.meter_id.str.startswith(unique)]
+    assert mine.ts_ms.tolist() == [T0 + 1000, T0 + 2000, T0 + 86_400_000]
+    assert mine.kind.tolist() == ["LAST_GASP", "LAST_GASP", "POWER_RESTORE"]
+    assert mine.detail.tolist()[0] == '{"n": 1}'
+    assert len(h.read_events(T0 + 3000, T0 + 4000).query("meter_id.str.startswith(@unique)")) == 0

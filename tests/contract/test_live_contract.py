@@ -68,3 +68,34 @@ def test_kpis_and_clear_seen_by_a_second_client(
     w.clear()
     assert r.get_kpis() == {}
     assert len(r.get_totals(0)) == 0
+
+
+def test_recent_series_of_one_meter(live_factory: Callable[[], LiveStore]) -> None:
+    s = live_factory()
+    ids = ["A1", "B2", "C3"]
+    s.put_meters(T0, ids, [T0] * 3, [0.1, 0.2, 0.3], [1.0, 2.0, 3.0])
+    for k in range(5):
+        s.put_meter_power(T0 + k * 1000, np.array([0.1, 0.2 + k, 0.3]))
+    df = s.get_meter_series("B2", T0 + 2000)
+    assert df.ts_ms.tolist() == [T0 + 2000, T0 + 3000, T0 + 4000]
+    assert df.kw.tolist() == pytest.approx([2.2, 3.2, 4.2], rel=1e-6)
+    assert len(s.get_meter_series("nobody", 0)) == 0
+
+
+def test_top_consumers_and_active_alerts(live_factory: Callable[[], LiveStore]) -> None:
+    from smartmeter_lib.model import Alert, AlertKind
+
+    s = live_factory()
+    s.put_top_consumers(T0, ["A", "B", "C"], [1.0, 3.0, 2.0])
+    assert s.get_top_consumers().meter_id.tolist() == ["B", "C", "A"]
+    s.put_top_consumers(T0 + 1000, ["D"], [9.0])
+    assert s.get_top_consumers().to_dict("list") == {"meter_id": ["D"], "kw": [9.0]}
+    assert s.get_active_alerts() == []
+    a = Alert("out-1", AlertKind.AREA_OUTAGE, "gcpvj0", ("M1", "M2"), T0, None, 0.9,
+              {"silent": 2})
+    b = Alert("theft-1", AlertKind.SUSPECTED_THEFT, "gcpvj1", ("M3",), T0 + 5, None, 0.7,
+              {"expected_kwh": 1.2, "metered_kwh": 0.3})
+    s.put_alerts([b, a])
+    assert live_factory().get_active_alerts() == [a, b]
+    s.put_alerts([])
+    assert s.get_active_alerts() == []

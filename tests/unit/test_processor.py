@@ -70,6 +70,17 @@ def test_every_reading_lands_in_rollups_and_live(stack) -> None:  # type: ignore
     raw = history.read_readings(str(fleet.meters.meter_id[0]), START * 1000,
                                 (START + 125) * 1000)
     assert len(raw) == 125
+    # per-area half-hour and daily rollups add up to the fleet's energy
+    for res in (1800, 86400):
+        areas = history.read_area_rollups(res, 6, None, 0, (START + 86400) * 1000)
+        assert float(areas.kwh.sum()) == pytest.approx(expected.sum())
+        assert int(areas.homes.sum()) == 300
+    daily = history.read_rollups(86400, None, 0, (START + 86400) * 1000)
+    assert float(daily.kwh.sum()) == pytest.approx(expected.sum())
+    top = live.get_top_consumers()
+    assert len(top) == 20 and top.kw.is_monotonic_decreasing
+    series = live.get_meter_series(str(fleet.meters.meter_id[0]), 0)
+    assert len(series) >= 1 and (series.kw >= 0).all()
 
 
 def test_bad_messages_go_to_the_dead_letter_topic(stack) -> None:  # type: ignore[no-untyped-def]
