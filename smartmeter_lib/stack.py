@@ -86,11 +86,25 @@ class _Flag:
         return True
 
 
+def build_fleet(settings: Settings, start_s: int,
+                scenario_path: str | None = None) -> HouseholdFleet:
+    """The fleet of the settings, with the scenario's events scheduled from ``start_s`` (every
+    producer process builds the same one: it is deterministic)."""
+    if scenario_path is None:
+        return HouseholdFleet(settings.homes, seed=settings.seed)
+    from smartmeter_lib.simulate.scenario import load_scenario, resolve_events
+
+    sc = load_scenario(scenario_path)
+    fleet = HouseholdFleet(settings.homes, seed=settings.seed, mix=sc.mix, bounds=sc.bounds)
+    fleet.set_events(resolve_events(sc, fleet, start_s))
+    return fleet
+
+
 def _producer_main(settings: Settings, part: int, parts: int, start_s: int, duration_s: float,
-                   speedup: float, stop: Any, out: Any) -> None:
+                   speedup: float, stop: Any, out: Any, scenario_path: str | None = None) -> None:
     logging.basicConfig(level=settings.log_level,
                         format=f"%(asctime)s %(levelname)-7s producer-{part}: %(message)s")
-    fleet = HouseholdFleet(settings.homes, seed=settings.seed)
+    fleet = build_fleet(settings, start_s, scenario_path)
     mine = geographic_slices(fleet, parts)[part]
     bus = open_bus(settings)
     full = fleet.readings
@@ -119,6 +133,76 @@ def _processor_main(settings: Settings, worker: int, stop: Any, idle_exit_s: flo
     for x in (bus, history, live):
         x.close()
     out.put(("processor", worker, stats.readings_stored))
+
+
+def _collect(procs: list[Any], out: Any, budget: float, stop: Any) -> list[tuple[str, int, int]]:
+    """Wait for every process's result (bounded by ``budget`` seconds), then stop them all."""
+    results: list[tuple[str, int, int]] = []
+    deadline = time.monotonic() + budget
+    try:
+        while len(results) < len(procs):
+            if not any(p.is_alive() for p in procs) and out.empty():
+                break
+            if time.monotonic() > deadline:
+                log.error("the run did not finish within %.0f s; stopping it", budget)
+                break
+            try:
+                results.append(out.get(timeout=1.0))
+            except queue.Empty:
+                continue
+    except KeyboardInterrupt:
+        log.info("Ctrl-C: stopping the processes")
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+    failed = [p.name for p in procs if p.exitcode != 0]
+    if len(results) < len(procs) and not failed:
+        failed = ["the run (it did not finish in time)"]
+    if failed:
+        raise SmartmeterError(f"{', '.join(failed)} failed; see the log above")
+    return results
+
+
+def run_producers(settings: Settings, producers: int, start_s: int, duration_s: float,
+                  speedup: float, scenario_path: str | None = None) -> int:
+    """``producers`` processes, each sending a west-to-east band of the fleet; returns the
+    number of messages sent."""
+    ctx = mp.get_context("spawn")
+    stop, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_producer_main, args=(settings, p, producers, start_s,
+                                                      duration_s, speedup, stop, out,
+                                                      scenario_path), name=f"producer-{p}")
+             for p in range(producers)]
+    for p in procs:
+        p.start()
+    budget = (duration_s / speedup if speedup > 0 else duration_s) + 300
+    return sum(n for _, _, n in _collect(procs, out, budget, stop))
+
+
+def run_processors(settings: Settings, workers: int, duration_s: float | None,
+                   idle_exit_s: float | None) -> int:
+    """``workers`` processor processes in one consumer group; returns readings stored."""
+    ctx = mp.get_context("spawn")
+    stop, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_processor_main, args=(settings, w, stop, idle_exit_s, out),
+                         name=f"processor-{w}") for w in range(workers)]
+    for p in procs:
+        p.start()
+    budget = float("inf") if duration_s is None else duration_s
+    if duration_s is not None:
+        # a bounded run: tell the workers to finish when the duration is over
+        deadline = time.monotonic() + duration_s
+        threading.Thread(target=_stop_at, args=(deadline, stop), daemon=True).start()
+        budget = duration_s + 120
+    return sum(n for _, _, n in _collect(procs, out, budget, stop))
+
+
+def _stop_at(deadline: float, stop: Any) -> None:
+    if not _Flag(stop).wait(max(0.0, deadline - time.monotonic())):
+        stop.set()
 
 
 @dataclass
@@ -153,33 +237,9 @@ def run_stack(settings: Settings, producers: int = 3, workers: int = 2,
                           name=f"producer-{p}") for p in range(producers)]
     for p in procs:
         p.start()
-    results: list[tuple[str, int, int]] = []
     # a bounded run: the producers' schedule, the processors' idle exit, and a margin
     budget = (duration_s / speedup if speedup > 0 else duration_s) + idle_exit_s + 300
-    deadline = time.monotonic() + budget
-    try:
-        while len(results) < len(procs):
-            if not any(p.is_alive() for p in procs) and out.empty():
-                break
-            if time.monotonic() > deadline:
-                log.error("the run did not finish within %.0f s; stopping it", budget)
-                break
-            try:
-                results.append(out.get(timeout=1.0))
-            except queue.Empty:
-                continue
-    finally:
-        stop.set()
-        for p in procs:
-            p.join(timeout=60)
-            if p.is_alive():
-                p.kill()
-    failed = [p.name for p in procs if p.exitcode not in (0, None)]
-    failed += [p.name for p in procs if p.exitcode is None]
-    if len(results) < len(procs) and not failed:
-        failed = ["the run (it did not finish in time)"]
-    if failed:
-        raise SmartmeterError(f"{', '.join(failed)} failed; see the log above")
+    results = _collect(procs, out, budget, stop)
     produced = sum(n for kind, _, n in results if kind == "producer")
     stored = sum(n for kind, _, n in results if kind == "processor")
     return RunResult(produced, stored, time.monotonic() - t0)

@@ -110,13 +110,16 @@ def run(ctx: click.Context, backend: str, homes: int | None, producers: int, wor
               help="Stop after this many seconds without messages.")
 @click.option("--group", default="smartmeter-processor", show_default=True,
               help="Kafka consumer group id.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Processor processes in the group (up to the 6 partitions are useful).")
 @click.pass_context
 def process(ctx: click.Context, duration: float | None, idle_exit: float | None,
-            group: str) -> None:
-    """Run one processor of the consumer group on the configured backends.
+            group: str, workers: int) -> None:
+    """Run processors of the consumer group on the configured backends.
 
-    Start several (one per process) to share the partitions; Kafka rebalances when one joins
-    or leaves. Offsets are committed only after history and the live store hold the data.
+    --workers N starts N processes that share the partitions; Kafka rebalances when one
+    joins or leaves (more processes, on this or other machines, can join the same --group).
+    Offsets are committed only after history and the live store hold the data.
     """
     from smartmeter_lib.adapters import open_bus, open_history, open_live
     from smartmeter_lib.stream.runner import Processor
@@ -125,6 +128,14 @@ def process(ctx: click.Context, duration: float | None, idle_exit: float | None,
     if s.bus != "kafka":
         raise ConfigError("`process` reads Kafka: set SMARTMETER_BUS=kafka (and "
                           "SMARTMETER_HISTORY=cassandra, SMARTMETER_LIVE=redis)")
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if workers > 1:
+        from smartmeter_lib.stack import run_processors
+
+        stored = run_processors(s, workers, duration, idle_exit)
+        click.echo(f"{workers} processors stored {stored} readings")
+        return
     bus, history, live = open_bus(s), open_history(s), open_live(s)
     proc = Processor(s, bus, history, live, group_id=group)
     try:

@@ -57,10 +57,14 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
 @click.option("--labels", "labels_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the ground truth of the events (.csv or .parquet) "
                    "[default: DATA_DIR/labels.csv].")
+@click.option("--producers", type=int, default=1, show_default=True,
+              help="With the Kafka bus: producer processes, each sending a west-to-east "
+                   "third (half, ...) of London; the processors run separately "
+                   "(`smartmeter process --workers N`).")
 @click.pass_context
 def simulate(ctx: click.Context, scenario_path: str | None, homes: int | None,
              duration: str | None, speedup: float, start: str | None, seed: int | None,
-             labels_path: Path | None) -> None:
+             labels_path: Path | None, producers: int) -> None:
     """Simulate London households and grid events through the embedded pipeline.
 
     Each home is an archetype (single flat, family, storage heaters, heat pump, EV, rooftop
@@ -72,6 +76,10 @@ def simulate(ctx: click.Context, scenario_path: str | None, homes: int | None,
     the history and live store under --data-dir.
     """
     settings: Settings = ctx.obj["settings"]
+    if producers < 1:
+        raise ConfigError(f"--producers must be at least 1, got {producers}")
+    if producers > 1 and settings.bus != "kafka":
+        raise ConfigError("--producers > 1 needs the Kafka bus: set SMARTMETER_BUS=kafka")
     scenario = load_scenario(scenario_path) if scenario_path else Scenario(name="default")
     if speedup < 0:
         raise ConfigError(f"--speedup must be >= 0 (0 = as fast as possible), got {speedup:g}")
@@ -104,6 +112,17 @@ def simulate(ctx: click.Context, scenario_path: str | None, homes: int | None,
     write_table(fleet.households, labels_path.with_name("households.csv"))
     log.info("labels: %d rows for %d events -> %s", len(labels), len(scenario.events),
              labels_path)
+    if settings.bus == "kafka":
+        from smartmeter_lib.adapters import open_history
+        from smartmeter_lib.stack import run_producers
+
+        history = open_history(settings)
+        history.register_meters(fleet.meters)
+        history.close()
+        sent = run_producers(settings, producers, start_s, dur_s, speedup, scenario_path)
+        click.echo(f"sent {sent} messages from {fleet.n} homes through {producers} producers "
+                   f"to {settings.topic_readings}; labels: {labels_path} ({len(labels)} rows)")
+        return
     stats = run_simulation(settings, fleet, start_s, dur_s, speedup)
     proc = stats.processor
     rejected = sum(proc.rejected.values()) if proc else 0

@@ -25,6 +25,7 @@ from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggreg
 
 log = logging.getLogger(__name__)
 TOP_N = 20  # top consumers kept in the live store
+IDLE_BEFORE_FIRST_S = 30.0  # idle exit waits at least this long for the first message
 
 
 def meter_events_frame(events: ReadingBatch) -> pd.DataFrame:
@@ -82,13 +83,17 @@ class Processor:
         stop = stop or threading.Event()
         end = None if duration_s is None else time.monotonic() + duration_s
         idle_since = time.monotonic()
+        seen_any = False
         while not stop.is_set() and (end is None or time.monotonic() < end):
             n = self.step(timeout_s=0.2)
             now = time.monotonic()
             if n:
-                idle_since = now
-            elif idle_exit_s is not None and now - idle_since >= idle_exit_s:
-                break
+                idle_since, seen_any = now, True
+            elif idle_exit_s is not None:
+                # before the first message, allow time to join the group and get partitions
+                limit = idle_exit_s if seen_any else max(idle_exit_s, IDLE_BEFORE_FIRST_S)
+                if now - idle_since >= limit:
+                    break
         self.finish()
         return self.stats
 

@@ -108,3 +108,30 @@ def test_2000_homes_60s_3_producers_2_processors_every_reading_stored_once(
     finally:
         live.clear()
         live.close()
+
+
+def test_simulate_3_producers_then_process_2_workers_from_the_cli(
+        services: ServicesConfig, tmp_path: object, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    u = "t" + uuid.uuid4().hex[:8]
+    env = {"SMARTMETER_BUS": "kafka", "SMARTMETER_HISTORY": "cassandra",
+           "SMARTMETER_LIVE": "redis", "SMARTMETER_KAFKA_BOOTSTRAP": services.kafka_bootstrap,
+           "SMARTMETER_TOPIC_READINGS": f"{u}_r", "SMARTMETER_TOPIC_ALERTS": f"{u}_a",
+           "SMARTMETER_TOPIC_DLQ": f"{u}_d", "SMARTMETER_CASSANDRA_KEYSPACE": u,
+           "SMARTMETER_REDIS_PREFIX": f"{u}:"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["topics", "create"]) == 0
+    assert main(["--data-dir", str(tmp_path), "simulate", "--homes", "300", "--duration",
+                 "20", "--speedup", "0", "--producers", "3",
+                 "--start", "2026-11-02T18:00:00Z"]) == 0
+    assert "sent 6000 messages from 300 homes through 3 producers" in capsys.readouterr().out
+    assert main(["process", "--workers", "2", "--idle-exit", "8"]) == 0
+    assert "2 processors stored 6000 readings" in capsys.readouterr().out
+    h = CassandraHistory(real_settings(services, cassandra_keyspace=u))
+    try:
+        n = h.session.execute(f"SELECT count(*) FROM {u}.readings").one()[0]
+    finally:
+        h.drop_keyspace()
+        h.close()
+    assert n == 6000

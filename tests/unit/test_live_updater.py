@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any
 
 from smartmeter_lib.viz.live import PageHeartbeat, Updater
+
+
+def run_fresh(coro: Coroutine[Any, Any, Any]) -> None:
+    """asyncio.run in a thread of its own (other tests may leave a loop running here)."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as err:
+            errors.append(err)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join(timeout=30)
+    assert not t.is_alive(), "the coroutine did not finish in 30 s"
+    if errors:
+        raise errors[0]
 
 
 def test_updater_applies_snapshots_read_off_the_loop() -> None:
     seen: list[int] = []
     counter = iter(range(100))
     up = Updater(lambda: next(counter), seen.append, interval_s=0.01)
-    asyncio.run(up.run(max_updates=5))
+    run_fresh(up.run(max_updates=5))
     assert seen == [0, 1, 2, 3, 4] and up.stopped_because == "max_updates"
 
 
@@ -28,6 +49,6 @@ def test_updater_waits_for_the_page_to_attach_then_stops_when_it_goes_silent() -
         hb.echo_model.tags = [123]  # the browser echoes once, then goes away
         await asyncio.wait_for(task, timeout=5)
 
-    asyncio.run(scenario())
+    run_fresh(scenario())
     assert hb.beats == 1
     assert up.stopped_because == "no page heartbeat for 0 s"
