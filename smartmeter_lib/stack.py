@@ -119,7 +119,7 @@ def _producer_main(settings: Settings, part: int, parts: int, start_s: int, dura
                                speedup=speedup, duration_s=duration_s,
                                stop=_Flag(stop))  # type: ignore[arg-type]
     bus.close()
-    out.put(("producer", part, stats.messages))
+    out.put(("producer", part, stats.messages, 0))
 
 
 def _processor_main(settings: Settings, worker: int, stop: Any, idle_exit_s: float | None,
@@ -132,12 +132,13 @@ def _processor_main(settings: Settings, worker: int, stop: Any, idle_exit_s: flo
     proc.close()
     for x in (bus, history, live):
         x.close()
-    out.put(("processor", worker, stats.readings_stored))
+    out.put(("processor", worker, stats.readings_stored, sum(stats.rejected.values())))
 
 
-def _collect(procs: list[Any], out: Any, budget: float, stop: Any) -> list[tuple[str, int, int]]:
+def _collect(procs: list[Any], out: Any, budget: float,
+             stop: Any) -> list[tuple[str, int, int, int]]:
     """Wait for every process's result (bounded by ``budget`` seconds), then stop them all."""
-    results: list[tuple[str, int, int]] = []
+    results: list[tuple[str, int, int, int]] = []
     deadline = time.monotonic() + budget
     try:
         while len(results) < len(procs):
@@ -179,7 +180,7 @@ def run_producers(settings: Settings, producers: int, start_s: int, duration_s: 
     for p in procs:
         p.start()
     budget = (duration_s / speedup if speedup > 0 else duration_s) + 300
-    return sum(n for _, _, n in _collect(procs, out, budget, stop))
+    return sum(r[2] for r in _collect(procs, out, budget, stop))
 
 
 def run_processors(settings: Settings, workers: int, duration_s: float | None,
@@ -197,7 +198,7 @@ def run_processors(settings: Settings, workers: int, duration_s: float | None,
         deadline = time.monotonic() + duration_s
         threading.Thread(target=_stop_at, args=(deadline, stop), daemon=True).start()
         budget = duration_s + 120
-    return sum(n for _, _, n in _collect(procs, out, budget, stop))
+    return sum(r[2] for r in _collect(procs, out, budget, stop))
 
 
 def _stop_at(deadline: float, stop: Any) -> None:
@@ -210,6 +211,7 @@ class RunResult:
     produced: int
     stored: int
     wall_s: float
+    rejected: int = 0  #: late, unknown or malformed: in the dead-letter topic
 
 
 def run_stack(settings: Settings, producers: int = 3, workers: int = 2,
@@ -240,9 +242,10 @@ def run_stack(settings: Settings, producers: int = 3, workers: int = 2,
     # a bounded run: the producers' schedule, the processors' idle exit, and a margin
     budget = (duration_s / speedup if speedup > 0 else duration_s) + idle_exit_s + 300
     results = _collect(procs, out, budget, stop)
-    produced = sum(n for kind, _, n in results if kind == "producer")
-    stored = sum(n for kind, _, n in results if kind == "processor")
-    return RunResult(produced, stored, time.monotonic() - t0)
+    produced = sum(r[2] for r in results if r[0] == "producer")
+    stored = sum(r[2] for r in results if r[0] == "processor")
+    rejected = sum(r[3] for r in results if r[0] == "processor")
+    return RunResult(produced, stored, time.monotonic() - t0, rejected)
 
 
 __all__ = ["ProducerStats", "RunResult", "create_schema", "create_topics", "geographic_slices",

@@ -97,7 +97,8 @@ def run(ctx: click.Context, backend: str, homes: int | None, producers: int, wor
     s = _settings(ctx, homes=homes).with_backends("real")
     res = run_stack(s, producers=producers, workers=workers, duration_s=duration,
                     speedup=speedup)
-    figures = {"produced": res.produced, "stored": res.stored, "wall_s": round(res.wall_s, 1),
+    figures = {"produced": res.produced, "stored": res.stored, "rejected": res.rejected,
+               "wall_s": round(res.wall_s, 1),
                "readings_per_s": round(res.stored / max(res.wall_s, 1e-9))}
     click.echo(json.dumps(figures) if as_json else
                " ".join(f"{k}={v}" for k, v in figures.items()))

@@ -42,6 +42,10 @@ class BusConsumer(Protocol):
         """Commit (synchronously) everything returned by poll_batch so far."""
         ...
 
+    def assignment(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this member holds now."""
+        ...
+
     def close(self) -> None: ...
 
 

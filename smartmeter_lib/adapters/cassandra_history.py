@@ -29,9 +29,9 @@ from cassandra.cluster import (
     NoHostAvailable,
     Session,
 )
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import PreparedStatement
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import BackendError
@@ -173,14 +173,38 @@ class CassandraHistory:
 
     # -- readings ------------------------------------------------------------------------
     def write_readings(self, batch: ReadingBatch) -> None:
+        """UNLOGGED batches, each within one (meter, day) partition (never across
+        partitions), executed concurrently: a few statements per meter per flush."""
         if len(batch) == 0:
             return
-        ts = batch.ts_ms.tolist()
-        epoch = dt.datetime(1970, 1, 1)
-        rows = ((m, _day(t), epoch + dt.timedelta(milliseconds=t), k, i, c) for m, t, k, i, c in
-                zip(batch.meter_id.tolist(), ts, batch.kwh.tolist(),
-                    batch.interval_s.tolist(), batch.kind.tolist(), strict=True))
-        self._run("read_ins", rows)
+        day = batch.ts_ms // DAY_MS
+        order = np.lexsort((batch.ts_ms, day, pd.factorize(batch.meter_id)[0]))
+        mids = batch.meter_id[order].tolist()
+        days = day[order].tolist()
+        ts = batch.ts_ms[order].tolist()
+        kwh = batch.kwh[order].tolist()
+        iv = batch.interval_s[order].tolist()
+        kind = batch.kind[order].tolist()
+        ps = self._ps["read_ins"]
+        statements: list[BatchStatement] = []
+        current: BatchStatement | None = None
+        key: tuple[str, int] | None = None
+        size = 0
+        for j in range(len(ts)):
+            k2 = (mids[j], days[j])
+            if k2 != key or size >= 100:
+                current = BatchStatement(batch_type=BatchType.UNLOGGED)
+                statements.append(current)
+                key, size = k2, 0
+            assert current is not None
+            current.add(ps, (mids[j], _day(ts[j]), _EPOCH + dt.timedelta(milliseconds=ts[j]),
+                             kwh[j], iv[j], kind[j]))
+            size += 1
+        results = execute_concurrent(self.session, [(st, ()) for st in statements],
+                                     concurrency=self.concurrency, raise_on_first_error=False)
+        for ok, res in results:
+            if not ok:
+                raise BackendError(f"Cassandra write of readings to {self.keyspace}: {res}")
 
     def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
         days = range(start_ms // DAY_MS, (max(start_ms, end_ms - 1)) // DAY_MS + 1)

@@ -177,5 +177,8 @@ class KafkaConsumer:
                                f"{err.args[0].str()}") from err
         self._dirty = False
 
+    def assignment(self) -> list[tuple[str, int]]:
+        return sorted((tp.topic, tp.partition) for tp in self._c.assignment())
+
     def close(self) -> None:
         self._c.close()

@@ -56,7 +56,7 @@ class Processor:
 
     def __init__(self, settings: Settings, bus: Bus, history: HistoryStore, live: LiveStore,
                  meters: MeterInfo | None = None, group_id: str = "smartmeter-processor",
-                 flush_interval_s: float = 2.0, store_readings: bool = True) -> None:
+                 flush_interval_s: float = 5.0, store_readings: bool = True) -> None:
         self.settings = settings
         self.bus, self.history, self.live = bus, history, live
         self.meters = meters if meters is not None else history.meters()
@@ -71,8 +71,9 @@ class Processor:
         self._pending: list[ReadingBatch] = []
         self._last_flush = time.monotonic()
         self._last_meter_put = 0.0
-        self.idle_partition_s = 5.0
+        self.idle_partition_s = 30.0
         self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
+        self._assigned_since: dict[int, float] = {}
         self._consumer = bus.consumer([settings.topic_readings], group_id)
 
     # -- loop ----------------------------------------------------------------------------
@@ -113,22 +114,45 @@ class Processor:
         return len(msgs)
 
     def _event_clock(self, msgs: list[Message], index: Any, ts_ms: Any) -> int | None:
-        """The smallest, over partitions that are not idle, of their largest event time."""
+        """The smallest, over the partitions this member holds, of their largest event time.
+
+        A partition just assigned (after a rebalance, with a backlog) holds the clock back
+        until its first messages arrive; a partition silent for ``idle_partition_s`` does
+        not hold it back any more. So a lagging or newly assigned partition is not made late.
+        """
         now = time.monotonic()
+        assigned = {p for t, p in self._consumer.assignment()
+                    if t == self.settings.topic_readings}
+        for p in list(self._assigned_since):
+            if p not in assigned:
+                self._assigned_since.pop(p)
+                self._partition_max.pop(p, None)
+        for p in assigned:
+            self._assigned_since.setdefault(p, now)
         if len(index):
             parts = np.fromiter((msgs[i].partition for i in index), np.int64, len(index))
             for p in np.unique(parts):
                 top = int(ts_ms[parts == p].max())
                 old = self._partition_max.get(int(p), (top, now))[0]
                 self._partition_max[int(p)] = (max(old, top), now)
-        live = [t for t, seen in self._partition_max.values()
-                if now - seen < self.idle_partition_s]
-        return min(live) if live else None
+        clocks = []
+        for p in assigned or set(self._partition_max):
+            if p in self._partition_max:
+                t, seen = self._partition_max[p]
+                if now - seen < self.idle_partition_s:
+                    clocks.append(t)
+            elif now - self._assigned_since.get(p, now) < self.idle_partition_s:
+                return None  # assigned, nothing from it yet: hold the watermark
+        return min(clocks) if clocks else None
 
     def finish(self) -> None:
         """Close every open window, write everything, commit."""
         self._handle(self.agg.flush(), final=True)
         self._flush_and_commit()
+        st = self.stats
+        log.info("processor %s: %d messages in, %d readings stored, %d rollup rows, "
+                 "rejected %s", self.group_id, st.messages_in, st.readings_stored,
+                 st.rollups_written, st.rejected or "none")
 
     def close(self) -> None:
         self._consumer.close()
@@ -137,6 +161,10 @@ class Processor:
     def _handle(self, res: StepResult, final: bool = False) -> None:
         if len(res.accepted) and self.store_readings:
             self._pending.append(res.accepted)
+        if len(res.late) and self.store_readings:
+            # too late for the windows (dead-lettered below), but a valid reading: history
+            # keeps it, so no reading is lost (the raw write is an idempotent upsert)
+            self._pending.append(res.late)
         for name, rows in (("late", res.late), ("unknown meter", res.unknown),
                            ("timestamp in the future", res.future)):
             if len(rows):

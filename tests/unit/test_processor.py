@@ -119,3 +119,27 @@ def test_offsets_are_committed_only_after_the_sinks(stack) -> None:  # type: ign
     again = Processor(settings, bus, history, live)
     stats = again.run(idle_exit_s=0.5)
     assert stats.messages_in == 30 and stats.readings_stored == 30
+
+
+def test_late_readings_are_dead_lettered_but_kept_in_raw_history(stack) -> None:  # type: ignore[no-untyped-def]
+    settings, bus, history, live = stack
+    settings = settings.with_overrides(topic_readings="one_partition")
+    bus.create_topic(settings.topic_readings, partitions=1)  # one meter: one partition
+    fleet = Fleet(3, seed=1)
+    history.register_meters(fleet.meters)
+    m = str(fleet.meters.meter_id[0])
+    t = START * 1000
+    for i in range(12):  # 12 s of on-time readings, then one 10 s behind the watermark
+        bus.produce(settings.topic_readings, *encode_one(m, t + i * 1000, 0.0001))
+    proc = Processor(settings, bus, history, live)
+    assert proc.step(timeout_s=1.0) == 12
+    bus.produce(settings.topic_readings, *encode_one(m, t + 500, 0.0002))
+    stats = proc.run(idle_exit_s=0.5)
+    assert stats.rejected.get("late") == 1
+    dlq = [json.loads(x.value or b"") for x in
+           bus.consumer([settings.topic_dlq], "check").poll_batch(10, 1.0)]
+    assert [d["reason"].split(":")[0] for d in dlq] == ["late"]
+    raw = history.read_readings(m, t, t + 60_000)
+    assert len(raw) == 13 and (t + 500) in raw.ts_ms.tolist()
+    minute = history.read_rollups(60, [m], t, t + 60_000)
+    assert float(minute.kwh.sum()) == pytest.approx(12 * 0.0001)  # not in the windows
