@@ -134,6 +134,13 @@ class KafkaBus:
             self._producer = None
 
 
+_REBALANCE_CODES = {
+    KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.UNKNOWN_MEMBER_ID, KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError._ASSIGNMENT_LOST, KafkaError._STATE,
+}
+
+
 class KafkaConsumer:
     """A consumer-group member; offsets are committed only by :meth:`commit`."""
 
@@ -171,7 +178,15 @@ class KafkaConsumer:
         try:
             self._c.commit(asynchronous=False)
         except KafkaException as err:
-            if err.args[0].code() == KafkaError._NO_OFFSET:
+            code = err.args[0].code()
+            if code == KafkaError._NO_OFFSET:
+                return
+            if code in _REBALANCE_CODES or err.args[0].retriable():
+                # the group is rebalancing (a broker or a member came or went): these
+                # offsets stay uncommitted, so the partition's next owner reads the messages
+                # again and the idempotent sinks absorb them; nothing is lost
+                log.warning("commit for group %r skipped during a rebalance: %s",
+                            self.group_id, err.args[0].str())
                 return
             raise BackendError(f"commit failed for group {self.group_id!r}: "
                                f"{err.args[0].str()}") from err
