@@ -135,7 +135,8 @@ def process(ctx: click.Context, duration: float | None, idle_exit: float | None,
         from smartmeter_lib.stack import run_processors
 
         stored = run_processors(s, workers, duration, idle_exit)
-        click.echo(f"{workers} processors stored {stored} readings")
+        click.echo(f"{workers} processors wrote {stored} readings (messages re-read after a "
+                   "rebalance are written again; the writes are idempotent)")
         return
     bus, history, live = open_bus(s), open_history(s), open_live(s)
     proc = Processor(s, bus, history, live, group_id=group)
