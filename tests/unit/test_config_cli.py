@@ -70,3 +70,31 @@ def test_port_in_use_is_a_clear_error(tmp_path: object) -> None:
     assert r.returncode == 2
     assert r.stderr.strip() == (f"smartmeter: error: port {port} on 127.0.0.1 is already in "
                                 "use; choose another with --port (or SMARTMETER_PORT)")
+
+
+def _all_commands() -> list[list[str]]:
+    import click
+
+    from smartmeter_lib.cli import _register, cli
+
+    _register()
+    out: list[list[str]] = []
+
+    def walk(group: click.Group, prefix: list[str]) -> None:
+        for name, cmd in group.commands.items():
+            out.append([*prefix, name])
+            if isinstance(cmd, click.Group):
+                walk(cmd, [*prefix, name])
+
+    walk(cli, [])
+    return out
+
+
+@pytest.mark.parametrize("argv", _all_commands(), ids=" ".join)
+def test_every_command_and_subcommand_has_a_real_help(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*argv, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Usage: smartmeter " + " ".join(argv))
+    description = text.split("\n\n")[1].strip()
+    assert len(description) >= 30, f"`smartmeter {' '.join(argv)} --help` says too little"
