@@ -33,6 +33,7 @@ from cassandra.concurrent import execute_concurrent, execute_concurrent_with_arg
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
+from smartmeter_lib.adapters.rows import insight_json, insights_frame
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import BackendError
 from smartmeter_lib.model import AreaRollup, MeterInfo, ReadingBatch, Rollup
@@ -67,6 +68,8 @@ def schema_statements(keyspace: str, replication: int = 1) -> list[str]:
         "WITH CLUSTERING ORDER BY (window_start ASC)",
         f"CREATE TABLE IF NOT EXISTS {ks}.area_cells (precision int, cell text, "
         "PRIMARY KEY (precision, cell))",
+        f"CREATE TABLE IF NOT EXISTS {ks}.insights (meter_id text, month int, ts timestamp, "
+        "body text, PRIMARY KEY ((meter_id, month), ts))",
         f"CREATE TABLE IF NOT EXISTS {ks}.events (day date, ts timestamp, meter_id text, "
         "kind text, detail text, PRIMARY KEY ((day), ts, meter_id, kind))",
     ]
@@ -141,6 +144,9 @@ class CassandraHistory:
                         "AND window_start<?",
             "cell_ins": f"INSERT INTO {ks}.area_cells (precision, cell) VALUES (?,?)",
             "cell_sel": f"SELECT cell FROM {ks}.area_cells WHERE precision=?",
+            "ins_ins": f"INSERT INTO {ks}.insights (meter_id, month, ts, body) VALUES (?,?,?,?)",
+            "ins_sel": f"SELECT ts, body FROM {ks}.insights WHERE meter_id=? AND month=? AND "
+                       "ts>=? AND ts<?",
             "ev_ins": f"INSERT INTO {ks}.events (day, ts, meter_id, kind, detail) "
                       "VALUES (?,?,?,?,?)",
             "ev_sel": f"SELECT ts, meter_id, kind, detail FROM {ks}.events WHERE day=? AND "
@@ -302,6 +308,18 @@ class CassandraHistory:
         df = pd.DataFrame(rows, columns=["ts_ms", "meter_id", "kind", "detail"])
         return df.astype({"ts_ms": "int64"}).sort_values(["ts_ms", "meter_id"],
                                                          ignore_index=True)
+
+    def write_insights(self, ts_ms: int, insights: pd.DataFrame) -> None:
+        ts = _EPOCH + dt.timedelta(milliseconds=int(ts_ms))
+        self._run("ins_ins", ((r["meter_id"], _month(int(ts_ms)), ts, insight_json(r))
+                              for r in insights.to_dict("records")))
+
+    def read_insights(self, meter_id: str, start_ms: int, end_ms: int) -> pd.DataFrame:
+        lo = _EPOCH + dt.timedelta(milliseconds=start_ms)
+        hi = _EPOCH + dt.timedelta(milliseconds=end_ms)
+        res = self._run("ins_sel", [(meter_id, m, lo, hi) for m in _months(start_ms, end_ms)])
+        return insights_frame((int((r.ts - _EPOCH).total_seconds() * 1000), r.body)
+                              for part in res for r in part)
 
     def drop_keyspace(self) -> None:
         self.session.execute(f"DROP KEYSPACE IF EXISTS {self.keyspace}", timeout=120)

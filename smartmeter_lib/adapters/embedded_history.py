@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from smartmeter_lib.adapters.rows import insight_json, insights_frame
 from smartmeter_lib.errors import BackendError
 from smartmeter_lib.model import AreaRollup, MeterInfo, ReadingBatch, Rollup
 
@@ -38,6 +39,9 @@ CREATE TABLE IF NOT EXISTS area_rollups (
     resolution_s INTEGER NOT NULL, precision INTEGER NOT NULL, cell TEXT NOT NULL,
     window_start_ms INTEGER NOT NULL, kwh REAL NOT NULL, homes INTEGER NOT NULL,
     PRIMARY KEY (resolution_s, precision, cell, window_start_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS insights (
+    meter_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (meter_id, ts_ms)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     ts_ms INTEGER NOT NULL, meter_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
     PRIMARY KEY (ts_ms, meter_id, kind)) WITHOUT ROWID;
@@ -195,6 +199,20 @@ class EmbeddedHistory:
                                    "ts_ms>=? AND ts_ms<? ORDER BY ts_ms, meter_id", self._db,
                                    params=[int(start_ms), int(end_ms)])
         return df.astype({"ts_ms": "int64"})
+
+    def write_insights(self, ts_ms: int, insights: pd.DataFrame) -> None:
+        rows = [(r["meter_id"], int(ts_ms), insight_json(r))
+                for r in insights.to_dict("records")]
+        with self._lock, self._db:
+            self._db.executemany("INSERT INTO insights VALUES (?,?,?) ON CONFLICT DO UPDATE "
+                                 "SET body=excluded.body", rows)
+
+    def read_insights(self, meter_id: str, start_ms: int, end_ms: int) -> pd.DataFrame:
+        with self._lock:
+            rows = self._db.execute("SELECT ts_ms, body FROM insights WHERE meter_id=? AND "
+                                    "ts_ms>=? AND ts_ms<? ORDER BY ts_ms",
+                                    (meter_id, int(start_ms), int(end_ms))).fetchall()
+        return insights_frame(rows)
 
     def close(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from smartmeter_lib.adapters.rows import insight_json
 from smartmeter_lib.errors import BackendError
 from smartmeter_lib.model import Alert, AreaStats
 
@@ -184,6 +185,23 @@ class EmbeddedLive:
             row = self._db.execute("SELECT value FROM kv WHERE key='alerts'").fetchone()
         alerts = [] if row is None else [Alert.from_dict(d) for d in json.loads(row[0])]
         return sorted(alerts, key=lambda a: (a.start_ms, a.alert_id))
+
+    def put_insights(self, ts_ms: int, insights: pd.DataFrame) -> None:
+        body = json.dumps({r["meter_id"]: json.loads(insight_json(r))
+                           for r in insights.to_dict("records")})
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO kv VALUES ('insights', ?)", (body,))
+            self._db.execute("INSERT OR REPLACE INTO kv VALUES ('insights_ts', ?)",
+                             (str(int(ts_ms)),))
+
+    def get_insights(self, meter_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM kv WHERE key='insights'").fetchone()
+            ts = self._db.execute("SELECT value FROM kv WHERE key='insights_ts'").fetchone()
+        if row is None:
+            return None
+        got = json.loads(row[0]).get(meter_id)
+        return None if got is None else {**got, "ts_ms": int(ts[0])}
 
     # -- KPIs ----------------------------------------------------------------------------
     def put_kpis(self, kpis: dict[str, float | int | str]) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import redis
 
+from smartmeter_lib.adapters.rows import insight_json
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import BackendError
 from smartmeter_lib.model import Alert, AreaStats
@@ -172,6 +173,24 @@ class RedisLive:
         got = self.r.hgetall(self.k("alerts", "active"))
         alerts = [Alert.from_dict(json.loads(v)) for v in got.values()]
         return sorted(alerts, key=lambda a: (a.start_ms, a.alert_id))
+
+    def put_insights(self, ts_ms: int, insights: pd.DataFrame) -> None:
+        key = self.k("insights")
+        recs = insights.to_dict("records")
+        with self.r.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            for i in range(0, len(recs), 5000):
+                pipe.hset(key, mapping={r["meter_id"]: insight_json(r)
+                                        for r in recs[i:i + 5000]})
+            pipe.set(self.k("insights", "ts_ms"), int(ts_ms))
+            pipe.execute()
+
+    def get_insights(self, meter_id: str) -> dict[str, Any] | None:
+        with self.r.pipeline(transaction=False) as pipe:
+            pipe.hget(self.k("insights"), meter_id)
+            pipe.get(self.k("insights", "ts_ms"))
+            body, ts = pipe.execute()
+        return None if body is None else {**json.loads(body), "ts_ms": int(ts)}
 
     # -- KPIs ----------------------------------------------------------------------------
     def put_kpis(self, kpis: dict[str, float | int | str]) -> None:

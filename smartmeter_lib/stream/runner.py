@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,15 @@ import pandas as pd
 from smartmeter_lib.adapters.base import Bus, HistoryStore, LiveStore, Message
 from smartmeter_lib.codec import decode_batch, encode_batch
 from smartmeter_lib.config import Settings
+from smartmeter_lib.errors import SmartmeterError
 from smartmeter_lib.model import Kind, MeterInfo, ReadingBatch
+from smartmeter_lib.stream.profiles import ProfileKeeper
 from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggregator
 
 log = logging.getLogger(__name__)
 TOP_N = 20  # top consumers kept in the live store
 IDLE_BEFORE_FIRST_S = 30.0  # idle exit waits at least this long for the first message
+FLAT_TARIFF = "flat_cap_2025q3"  # savings are against the price-cap flat tariff
 
 
 def meter_events_frame(events: ReadingBatch) -> pd.DataFrame:
@@ -44,6 +48,7 @@ class ProcessorStats:
     live_seconds: int = 0
     commits: int = 0
     meter_events: int = 0
+    insight_refreshes: int = 0
     last_live_ts_ms: int | None = None
 
     def reject(self, reason: str, n: int = 1) -> None:
@@ -71,6 +76,10 @@ class Processor:
         self._pending: list[ReadingBatch] = []
         self._last_flush = time.monotonic()
         self._last_meter_put = 0.0
+        self.profiles = ProfileKeeper(self.meters)
+        self._tariffs: list[Any] | None = None
+        self._insights_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights")
+        self._insights_job: Future[None] | None = None
         self.idle_partition_s = 30.0
         self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
         self._assigned_since: dict[int, float] = {}
@@ -155,6 +164,7 @@ class Processor:
                  st.rollups_written, st.rejected or "none")
 
     def close(self) -> None:
+        self._insights_pool.shutdown(wait=True)
         self._consumer.close()
 
     # -- sinks ---------------------------------------------------------------------------
@@ -171,9 +181,13 @@ class Processor:
                 self._dead_letter_rows(rows, name)
         if res.duplicates:
             self.stats.reject("duplicate", res.duplicates)
+        new_half_hours = 0
         for r in res.rollups:
             self.history.write_rollups(r)
             self.stats.rollups_written += len(r)
+            new_half_hours += self.profiles.add(r)
+        if new_half_hours:
+            self._refresh_insights(wait=final)
         for ar in res.area_rollups:
             self.history.write_area_rollups(ar)
         if len(res.events):
@@ -184,6 +198,38 @@ class Processor:
             self.stats.live_seconds += 1
         if res.seconds:
             self._publish_live(res.seconds[-1], force=final)
+
+    def _refresh_insights(self, wait: bool = False) -> None:
+        """Recompute every meter's insights and recommendation from the half-hourly
+        profiles, in a background thread (one at a time), and write them to both stores."""
+        if self._insights_job is not None and not self._insights_job.done():
+            if not wait:
+                return  # the previous refresh is still running; the next half-hour retries
+            self._insights_job.result()
+        keeper = self.profiles
+        snapshot = ProfileKeeper.__new__(ProfileKeeper)
+        snapshot.__dict__.update(keeper.__dict__, kwh=keeper.kwh.copy(),
+                                 slot_start=keeper.slot_start.copy())
+        self._insights_job = self._insights_pool.submit(self._write_insights, snapshot)
+        if wait:
+            self._insights_job.result()
+
+    def _write_insights(self, keeper: ProfileKeeper) -> None:
+        t0 = time.monotonic()
+        if self._tariffs is None:
+            try:
+                from smartmeter_lib.insights.tariffs import load_catalogue
+
+                self._tariffs = load_catalogue()
+            except SmartmeterError as err:
+                log.warning("no tariff recommendations: the catalogue did not load: %s", err)
+                self._tariffs = []
+        df = keeper.insights(self._tariffs, FLAT_TARIFF)
+        ts = int(keeper.latest_ms or 0) + 1_800_000
+        self.live.put_insights(ts, df)
+        self.history.write_insights(ts, df)
+        self.stats.insight_refreshes += 1
+        log.info("insights for %d meters refreshed in %.1f s", len(df), time.monotonic() - t0)
 
     def _publish_live(self, last: LiveSecond, force: bool = False) -> None:
         for stats in last.areas.values():

@@ -117,3 +117,21 @@ def test_events_are_kept_once_in_time_order(
     assert mine.kind.tolist() == ["LAST_GASP", "LAST_GASP", "POWER_RESTORE"]
     assert mine.detail.tolist()[0] == '{"n": 1}'
     assert len(h.read_events(T0 + 3000, T0 + 4000).query("meter_id.str.startswith(@unique)")) == 0
+
+
+def test_insights_history_per_meter(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    import pandas as pd
+
+    h = history_factory()
+    df = pd.DataFrame({"meter_id": [f"{unique}-0", f"{unique}-1"], "baseload_w": [150.0, None],
+                       "recommended_tariff": ["economy7", None]})
+    h.write_insights(T0, df)
+    h.write_insights(T0 + 1_800_000, df.assign(baseload_w=[160.0, 90.0]))
+    h.write_insights(T0, df)  # again: one row per meter and time
+    got = h.read_insights(f"{unique}-0", T0, T0 + 3_600_000)
+    assert got.ts_ms.tolist() == [T0, T0 + 1_800_000]
+    assert got.baseload_w.tolist() == [150.0, 160.0]
+    assert got.recommended_tariff.tolist() == ["economy7", "economy7"]
+    other = h.read_insights(f"{unique}-1", T0, T0 + 1)
+    assert other.baseload_w.isna().tolist() == [True]  # NaN round-trips as missing

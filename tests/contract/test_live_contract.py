@@ -99,3 +99,18 @@ def test_top_consumers_and_active_alerts(live_factory: Callable[[], LiveStore]) 
     assert live_factory().get_active_alerts() == [a, b]
     s.put_alerts([])
     assert s.get_active_alerts() == []
+
+
+def test_insights_snapshot(live_factory: Callable[[], LiveStore]) -> None:
+    import pandas as pd
+
+    s = live_factory()
+    assert s.get_insights("A") is None
+    s.put_insights(T0, pd.DataFrame({"meter_id": ["A", "B"], "baseload_w": [120.5, float("nan")],
+                                     "area_percentile": [35.0, 80.0]}))
+    got = s.get_insights("A")
+    assert got == {"meter_id": "A", "baseload_w": 120.5, "area_percentile": 35.0, "ts_ms": T0}
+    assert s.get_insights("B")["baseload_w"] is None  # type: ignore[index]
+    s.put_insights(T0 + 1, pd.DataFrame({"meter_id": ["B"], "baseload_w": [1.0],
+                                         "area_percentile": [1.0]}))
+    assert live_factory().get_insights("A") is None

@@ -143,3 +143,25 @@ def test_late_readings_are_dead_lettered_but_kept_in_raw_history(stack) -> None:
     assert len(raw) == 13 and (t + 500) in raw.ts_ms.tolist()
     minute = history.read_rollups(60, [m], t, t + 60_000)
     assert float(minute.kwh.sum()) == pytest.approx(12 * 0.0001)  # not in the windows
+
+
+def test_insights_refresh_from_half_hourly_profiles(stack) -> None:  # type: ignore[no-untyped-def]
+    """Half-hours that close during the run refresh every meter's insights in both stores."""
+    settings, bus, history, live = stack
+    fleet = Fleet(60, seed=9)
+    history.register_meters(fleet.meters)
+    start = 1_764_288_000 + 3600 * 15 + 1800 - 30  # 15:59:30 UTC: a half-hour closes at 16:00
+    run_fleet_producer(fleet, bus, settings.topic_readings, start_s=start, speedup=0,
+                       duration_s=60)
+    proc = Processor(settings, bus, history, live)
+    stats = proc.run(idle_exit_s=1.0)
+    proc.close()
+    assert stats.insight_refreshes >= 1
+    m = str(fleet.meters.meter_id[7])
+    got = live.get_insights(m)
+    assert got is not None and got["meter_id"] == m
+    assert got["kwh_per_day"] > 0 and 0 <= got["area_percentile"] <= 100
+    assert got["recommended_tariff"] in {"agile_synthetic", "cosy_style", "economy7",
+                                         "flat_cap_2025q3", "go_style", "peak_offpeak"}
+    rows = history.read_insights(m, 0, 2**62)
+    assert len(rows) >= 1 and rows.meter_id.tolist()[0] == m
