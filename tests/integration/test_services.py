@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from pydantic import SecretStr
 
@@ -92,7 +93,17 @@ def test_kafka_topic_with_rf3_and_min_isr2(services: ServicesConfig) -> None:
             assert sorted(partition.replicas) == [1, 2, 3]
             assert sorted(partition.isrs) == [1, 2, 3]
         resource = ConfigResource("TOPIC", name)
-        configs = admin.describe_configs([resource])[resource].result(timeout=30)
+        got: dict[str, dict] = {}
+
+        def configs_known() -> bool:  # the broker asked may learn of the topic a bit later
+            try:
+                got["c"] = admin.describe_configs([resource])[resource].result(timeout=30)
+            except KafkaException:
+                return False
+            return True
+
+        wait_until(configs_known, timeout=30, what=f"configs of {name}", interval=0.2)
+        configs = got["c"]
         assert configs["min.insync.replicas"].value == "2"
         assert configs["unclean.leader.election.enable"].value == "false"
     finally:

@@ -12,6 +12,7 @@ import uuid
 
 import numpy as np
 import pytest
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from smartmeter_lib.adapters.cassandra_history import CassandraHistory
@@ -41,8 +42,14 @@ def test_topics_create_gives_fake_iot_6_partitions_rf3_min_isr_2(
     assert len(t.partitions) == 6
     assert all(len(p.replicas) == 3 for p in t.partitions.values())
     res = ConfigResource(ConfigResource.Type.TOPIC, "fake_iot")
-    conf = admin.describe_configs([res])[res].result(timeout=30)
-    assert conf["min.insync.replicas"].value == "2"
+    conf = None
+    for _ in range(50):  # bounded: a broker may learn of a new topic a moment later
+        try:
+            conf = admin.describe_configs([res])[res].result(timeout=30)
+            break
+        except KafkaException:
+            threading.Event().wait(0.2)
+    assert conf is not None and conf["min.insync.replicas"].value == "2"
 
 
 def _stop_one_broker_for(config: ServicesConfig, seconds: float, started: threading.Event,
