@@ -85,12 +85,34 @@ def read_readings(path: Path, meters: list[str] | None) -> pd.DataFrame:
     return frame
 
 
-def _load(ctx: click.Context, readings: Path, meters: str | None, tariff: Sequence[str],
-          schedule: Sequence[str]) -> tuple[pd.DataFrame, list[Tariff]]:
+def read_history(settings: Settings, meters: list[str]) -> pd.DataFrame:
+    """The meters' half-hourly energy from the history store (30-minute rollups)."""
+    from smartmeter_lib.adapters import open_history
+
+    history = open_history(settings)
+    try:
+        r = history.read_rollups(1800, meters, 0, 2**62)
+    finally:
+        history.close()
+    if len(r) == 0:
+        raise ConfigError(f"no half-hourly history for meters {', '.join(meters)} in "
+                          f"{settings.history} history; replay or simulate them first, or "
+                          "pass --readings FILE")
+    return pd.DataFrame({"meter_id": r.meter_id.astype(str),
+                         "ts": pd.to_datetime(r.window_start_ms, unit="ms", utc=True),
+                         "kwh": r.kwh, "interval_s": 1800})
+
+
+def _load(ctx: click.Context, readings: Path | None, meters: str | None,
+          tariff: Sequence[str], schedule: Sequence[str]) -> tuple[pd.DataFrame, list[Tariff]]:
     settings = _settings(ctx)
     ids = [m.strip() for m in meters.split(",") if m.strip()] if meters else None
     tariffs = resolve_tariffs(list(tariff), parse_schedules(schedule),
                               [user_tariff_dir(settings)])
+    if readings is None:
+        if not ids:
+            raise ConfigError("give --readings FILE, or --meters IDS to read from history")
+        return read_history(settings, ids), tariffs
     return read_readings(readings, ids), tariffs
 
 
@@ -109,10 +131,12 @@ def _write_or_echo(table: pd.DataFrame, output: Path | None, shown: list[str]) -
 
 
 _READINGS = click.option("--readings", type=click.Path(exists=True, dir_okay=False,
-                                                       path_type=Path), required=True,
-                         help="Meter readings file (LCL kaggle/datastore CSV, or our format).")
+                                                       path_type=Path), default=None,
+                         help="Meter readings file (LCL kaggle/datastore CSV, or our format). "
+                              "Without it, --meters are read from the history store.")
 _METERS = click.option("--meters", default=None, metavar="IDS",
-                       help="Comma-separated meter ids to take from the file [default: all].")
+                       help="Comma-separated meter ids: taken from --readings [default: all], "
+                            "or read from history when no file is given.")
 _TARIFF = click.option("--tariff", "tariff", multiple=True, metavar="FILE|ID",
                        help="A tariff YAML file or a catalogue id; repeat for several "
                             "[default: the whole catalogue].")
@@ -167,7 +191,7 @@ def list_cmd(ctx: click.Context, schedule: tuple[str, ...]) -> None:
               help="One row per UTC day, ISO week or month [default: the whole period].")
 @_OUTPUT
 @click.pass_context
-def compare(ctx: click.Context, readings: Path, meters: str | None, tariff: tuple[str, ...],
+def compare(ctx: click.Context, readings: Path | None, meters: str | None, tariff: tuple[str, ...],
             schedule: tuple[str, ...], start: str | None, end: str | None, by: str | None,
             output: Path | None) -> None:
     """Cost of each meter under each tariff: kWh, unit cost, standing charge, export credit,
@@ -201,7 +225,8 @@ def compare(ctx: click.Context, readings: Path, meters: str | None, tariff: tupl
 @click.option("--annual-output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="CSV", help="Also write the meter × tariff annual costs as CSV.")
 @click.pass_context
-def recommend(ctx: click.Context, readings: Path, meters: str | None, tariff: tuple[str, ...],
+def recommend(ctx: click.Context, readings: Path | None, meters: str | None,
+              tariff: tuple[str, ...],
               schedule: tuple[str, ...], start: str | None, end: str | None,
               reference: str | None, year: int | None, bootstrap: int, seed: int,
               output: Path | None, annual_output: Path | None) -> None:

@@ -29,15 +29,17 @@ SLOTS_PER_DAY = 48
 NIGHT_SLOTS = range(2, 10)  # 01:00-05:00 UTC
 PEAK_SLOTS = range(32, 38)  # 16:00-19:00 UTC
 EFFICIENT_SHARE = 0.2  #: "efficient neighbours": the best 20% of similar homes nearby
+UNUSUAL_MADS = 3.5  #: a day this many robust deviations above the meter's median is unusual
 INSIGHT_COLUMNS = ["meter_id", "area", "baseload_w", "peak_share", "kwh_per_day",
                    "area_percentile", "efficient_kwh_per_day", "days_seen",
+                   "week_on_week_pct", "last_day_kwh", "unusual_last_day",
                    "recommended_tariff", "annual_saving_gbp"]
 
 
 class ProfileKeeper:
     """The last ``days`` days of every meter's half-hourly kWh."""
 
-    def __init__(self, meters: MeterInfo, days: int = 7, area_precision: int = 6) -> None:
+    def __init__(self, meters: MeterInfo, days: int = 14, area_precision: int = 6) -> None:
         self.meters = meters
         self.days = days
         self.n_slots = days * SLOTS_PER_DAY
@@ -98,11 +100,44 @@ class ProfileKeeper:
         grp = df.groupby("area")["kwh_per_day"]
         df["area_percentile"] = grp.rank(pct=True) * 100
         df["efficient_kwh_per_day"] = grp.transform(lambda s: s.quantile(EFFICIENT_SHARE))
+        self._days(df)
         df["recommended_tariff"] = None
         df["annual_saving_gbp"] = np.nan
         if tariffs and self.latest_ms is not None:
             self._recommend(df, tariffs, flat_tariff)
         return df[INSIGHT_COLUMNS]
+
+    def _days(self, df: pd.DataFrame) -> None:
+        """Whole UTC days: week-on-week change, and whether the last day was unusual."""
+        n = len(self.meters)
+        df["week_on_week_pct"] = np.nan
+        df["last_day_kwh"] = np.nan
+        df["unusual_last_day"] = False
+        day = np.where(self.slot_start >= 0, self.slot_start // 86_400_000, -1)
+        days = [d for d in np.unique(day[day >= 0])
+                if (day == d).sum() == SLOTS_PER_DAY]  # only days the ring holds whole
+        if not days:
+            return
+        sums = np.full((n, len(days)), np.nan)
+        for j, d in enumerate(days):
+            block = self.kwh[:, day == d]
+            full = ~np.isnan(block).any(axis=1)
+            sums[full, j] = block[full].sum(axis=1)
+        df["last_day_kwh"] = sums[:, -1]
+        if len(days) >= 14 and days[-1] - days[-14] == 13:
+            this, prev = sums[:, -7:].sum(axis=1), sums[:, -14:-7].sum(axis=1)
+            with np.errstate(all="ignore"):
+                df["week_on_week_pct"] = np.where(prev > 0, (this - prev) / prev * 100, np.nan)
+        if len(days) >= 6:
+            hist = sums[:, :-1]
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(hist, axis=1)
+                mad = np.nanmedian(np.abs(hist - med[:, None]), axis=1) * 1.4826
+            df["unusual_last_day"] = (sums[:, -1] > med + UNUSUAL_MADS * np.maximum(
+                mad, 0.05 * med)) & ~np.isnan(sums[:, -1])
 
     def _recommend(self, df: pd.DataFrame, tariffs: Sequence[Any],
                    flat_tariff: str | None) -> None:
