@@ -30,7 +30,9 @@ NIGHT_SLOTS = range(2, 10)  # 01:00-05:00 UTC
 PEAK_SLOTS = range(32, 38)  # 16:00-19:00 UTC
 EFFICIENT_SHARE = 0.2  #: "efficient neighbours": the best 20% of similar homes nearby
 UNUSUAL_MADS = 3.5  #: a day this many robust deviations above the meter's median is unusual
-INSIGHT_COLUMNS = ["meter_id", "area", "baseload_w", "peak_share", "kwh_per_day",
+FLAT_RATE_P = 25.73  #: p/kWh, the Jul-Sep 2025 price cap: what the baseload costs a year
+INSIGHT_COLUMNS = ["meter_id", "area", "baseload_w", "baseload_annual_gbp", "peak_share",
+                   "kwh_per_day",
                    "area_percentile", "efficient_kwh_per_day", "days_seen",
                    "week_on_week_pct", "last_day_kwh", "unusual_last_day",
                    "recommended_tariff", "annual_saving_gbp"]
@@ -95,7 +97,9 @@ class ProfileKeeper:
                 per_day = np.where(days_seen > 0, total / np.maximum(days_seen, 1e-9), np.nan)
                 share = np.where(total > 0, peak / total, np.nan)
         df = pd.DataFrame({"meter_id": self.meters.meter_id, "area": self.area,
-                           "baseload_w": base * 2 * 1000, "peak_share": share,
+                           "baseload_w": base * 2 * 1000,
+                           "baseload_annual_gbp": base * 2 * 8766 * FLAT_RATE_P / 100,
+                           "peak_share": share,
                            "kwh_per_day": per_day, "days_seen": days_seen})
         grp = df.groupby("area")["kwh_per_day"]
         df["area_percentile"] = grp.rank(pct=True) * 100

@@ -34,6 +34,7 @@ def test_baseload_peak_share_and_neighbours_by_hand() -> None:
     put_day(k, 0, {"A": a, "B": b, "C": c})
     df = k.insights().set_index("meter_id")
     assert df.loc["A", "baseload_w"] == pytest.approx(200.0)  # 0.1 kWh per half-hour
+    assert df.loc["A", "baseload_annual_gbp"] == pytest.approx(0.2 * 8766 * 0.2573)
     assert df.loc["A", "peak_share"] == pytest.approx(3.0 / (42 * 0.1 + 3.0))
     assert df.loc["A", "kwh_per_day"] == pytest.approx(7.2)
     assert df.loc["B", "kwh_per_day"] == pytest.approx(9.6)
