@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartmeter_lib.adapters import open_history, open_live
-from smartmeter_lib.adapters.memory_bus import MemoryBus
 from smartmeter_lib.config import Settings
 from smartmeter_lib.simulate.households import HouseholdFleet
 from smartmeter_lib.simulate.producer import ProducerStats, run_fleet_producer
+from smartmeter_lib.stream.inprocess import memory_bus
 from smartmeter_lib.stream.runner import Processor, ProcessorStats
 from smartmeter_lib.viz.serve import VoilaServer, check_port_free, dashboards_dir
 
@@ -46,9 +46,7 @@ class EmbeddedPipeline:
         self.fleet = HouseholdFleet(settings.homes, seed=settings.seed)
         self.history.register_meters(self.fleet.meters)
         log.info("fleet of %d homes ready in %.1f s", settings.homes, time.monotonic() - t0)
-        self.bus = MemoryBus()
-        for t in (settings.topic_readings, settings.topic_alerts, settings.topic_dlq):
-            self.bus.create_topic(t, partitions=6)
+        self.bus = memory_bus(settings)
         self.processor = Processor(settings, self.bus, self.history, self.live,
                                    meters=self.fleet.meters)
         self.stop_event = threading.Event()

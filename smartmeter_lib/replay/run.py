@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from smartmeter_lib.adapters import open_history, open_live
 from smartmeter_lib.adapters.base import Bus, HistoryStore
-from smartmeter_lib.adapters.memory_bus import MemoryBus
 from smartmeter_lib.codec import encode_batch
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import ConfigError
@@ -35,6 +34,7 @@ from smartmeter_lib.model import MeterInfo, ReadingBatch
 from smartmeter_lib.replay.readers import MeterFile, read_meter_file
 from smartmeter_lib.simulate.pipeline import wait_for_room
 from smartmeter_lib.simulate.placement import encode_geohash, pseudo_location
+from smartmeter_lib.stream.inprocess import ProcessorThread, memory_bus
 from smartmeter_lib.stream.runner import Processor, ProcessorStats
 
 log = logging.getLogger(__name__)
@@ -154,39 +154,19 @@ def replay_files(settings: Settings, paths: Sequence[str | Path], *, speedup: fl
     stop = stop or threading.Event()
     history = open_history(settings)
     live = open_live(settings)
-    bus = MemoryBus()
+    bus = memory_bus(settings)
     try:
         reg, result.registered = register_unknown(history, ids)
-        for t in (settings.topic_readings, settings.topic_alerts, settings.topic_dlq):
-            bus.create_topic(t, partitions=6)
         # the processor tracks the replayed meters only: its windows stay small
         proc = Processor(settings, bus, history, live, meters=reg, group_id="smartmeter-replay")
-        done = threading.Event()
-        errors: list[BaseException] = []
-
-        def consume() -> None:
-            try:
-                proc.run(stop=done)
-            except BaseException as err:  # reported below
-                log.exception("processor failed")
-                errors.append(err)
-                stop.set()
-
-        thread = threading.Thread(target=consume, name="replay-processor", daemon=True)
-        thread.start()
+        worker = ProcessorThread(proc, "replay-processor", on_error=stop).start()
         try:
             result.readings = produce_frame(
                 frame, bus, settings.topic_readings, speedup, stop, progress,
                 consumed=lambda: proc.stats.messages_in)
         except KeyboardInterrupt:
             log.warning("interrupted: stopping the replay after the readings sent so far")
-        while thread.is_alive() and proc.stats.messages_in < result.readings and not errors:
-            time.sleep(0.05)
-        done.set()
-        thread.join()
-        proc.close()
-        if errors:
-            raise errors[0]
+        worker.drain(result.readings)
         result.processor = proc.stats
         result.meters = ids
     finally:

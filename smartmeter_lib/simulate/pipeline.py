@@ -17,11 +17,12 @@ from typing import Protocol
 
 from smartmeter_lib.adapters import open_history, open_live
 from smartmeter_lib.adapters.base import Bus
-from smartmeter_lib.adapters.memory_bus import MemoryBus
 from smartmeter_lib.codec import encode_batch
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import ConfigError
-from smartmeter_lib.model import Kind, MeterInfo, ReadingBatch
+from smartmeter_lib.model import Kind, MeterInfo
+from smartmeter_lib.simulate.producer import Source
+from smartmeter_lib.stream.inprocess import ProcessorThread, memory_bus
 from smartmeter_lib.stream.runner import Processor, ProcessorStats
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,10 @@ FUTURE_SLACK_S = 300  # the processor refuses readings more than 5 minutes ahead
 MAX_BACKLOG = 1_000_000  # messages produced but not yet consumed
 
 
-class MeterSource(Protocol):
-    """What a producer needs of a fleet (``Fleet`` and ``HouseholdFleet`` both fit)."""
+class MeterSource(Source, Protocol):
+    """A fleet with its meter registry (``Fleet`` and ``HouseholdFleet`` both fit)."""
 
-    n: int
     meters: MeterInfo
-
-    def readings(self, ts_s: int) -> ReadingBatch: ...
 
 
 @dataclass
@@ -126,26 +124,12 @@ def run_simulation(settings: Settings, fleet: MeterSource, start_s: int, duratio
     history = open_history(settings)
     live = open_live(settings)
     live.clear()
-    bus = MemoryBus()
+    bus = memory_bus(settings)
     stats = RunStats()
     try:
         history.register_meters(fleet.meters)
-        for t in (settings.topic_readings, settings.topic_alerts, settings.topic_dlq):
-            bus.create_topic(t, partitions=6)
         proc = Processor(settings, bus, history, live, meters=fleet.meters)
-        done = threading.Event()
-        errors: list[BaseException] = []
-
-        def consume() -> None:
-            try:
-                proc.run(stop=done)
-            except BaseException as err:  # reported below
-                log.exception("processor failed")
-                errors.append(err)
-                stop.set()
-
-        thread = threading.Thread(target=consume, name="sim-processor", daemon=True)
-        thread.start()
+        worker = ProcessorThread(proc, "sim-processor", on_error=stop).start()
         last = time.monotonic()
         try:
             gen = threading.Thread(target=produce, name="sim-producer", daemon=True, args=(
@@ -162,13 +146,7 @@ def run_simulation(settings: Settings, fleet: MeterSource, start_s: int, duratio
             log.warning("interrupted: finishing with the messages sent so far")
             stop.set()
             gen.join()
-        while thread.is_alive() and proc.stats.messages_in < stats.messages and not errors:
-            time.sleep(0.05)
-        done.set()
-        thread.join()
-        proc.close()
-        if errors:
-            raise errors[0]
+        worker.drain(stats.messages)
         stats.processor = proc.stats
     finally:
         bus.close()
