@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from smartmeter_lib.adapters import open_bus, open_history, open_live
 from smartmeter_lib.adapters.kafka_bus import KafkaBus
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import ConfigError, SmartmeterError
+from smartmeter_lib.model import ReadingBatch
 from smartmeter_lib.simulate.households import HouseholdFleet
 from smartmeter_lib.simulate.producer import ProducerStats, run_fleet_producer
 from smartmeter_lib.stream.runner import Processor
@@ -59,6 +61,22 @@ def geographic_slices(fleet: HouseholdFleet, parts: int) -> list[np.ndarray]:
     """Split the fleet into ``parts`` west-to-east bands of equal size (one per producer)."""
     order = np.argsort(fleet.meters.lon, kind="stable")
     return [np.sort(s) for s in np.array_split(order, parts)]
+
+
+class Band:
+    """The messages of one west-to-east band of a fleet. Rows are picked by meter id, since
+    a second's batch need not hold one row per meter (silent meters, last-gasp events)."""
+
+    def __init__(self, fleet: HouseholdFleet, part: int, parts: int) -> None:
+        self.fleet = fleet
+        self._index = pd.Index(fleet.meters.meter_id)
+        self._in_band = np.zeros(len(fleet.meters), bool)
+        self._in_band[geographic_slices(fleet, parts)[part]] = True
+        self.n = int(self._in_band.sum())
+
+    def readings(self, ts_s: int) -> ReadingBatch:
+        batch = self.fleet.readings(ts_s)
+        return batch.take(self._in_band[self._index.get_indexer(pd.Index(batch.meter_id))])
 
 
 class _Flag:
@@ -105,18 +123,9 @@ def _producer_main(settings: Settings, part: int, parts: int, start_s: int, dura
     logging.basicConfig(level=settings.log_level,
                         format=f"%(asctime)s %(levelname)-7s producer-{part}: %(message)s")
     fleet = build_fleet(settings, start_s, scenario_path)
-    mine = geographic_slices(fleet, parts)[part]
     bus = open_bus(settings)
-    full = fleet.readings
-
-    class Slice:  # the producer sees only its band of the fleet
-        n = len(mine)
-
-        def readings(self, ts_s: int) -> Any:
-            return full(ts_s).take(mine)
-
-    stats = run_fleet_producer(Slice(), bus, settings.topic_readings, start_s=start_s,
-                               speedup=speedup, duration_s=duration_s,
+    stats = run_fleet_producer(Band(fleet, part, parts), bus, settings.topic_readings,
+                               start_s=start_s, speedup=speedup, duration_s=duration_s,
                                stop=_Flag(stop))  # type: ignore[arg-type]
     bus.close()
     out.put(("producer", part, stats.messages, 0))
