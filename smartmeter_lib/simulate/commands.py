@@ -65,15 +65,17 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
 def simulate(ctx: click.Context, scenario_path: str | None, homes: int | None,
              duration: str | None, speedup: float, start: str | None, seed: int | None,
              labels_path: Path | None, producers: int) -> None:
-    """Simulate London households and grid events through the embedded pipeline.
+    """Simulate London households and grid events through the pipeline.
 
     Each home is an archetype (single flat, family, storage heaters, heat pump, EV, rooftop
     PV, ...) calibrated to Ofgem's typical annual consumption, sending one reading a second.
     A scenario schedules area outages (with LAST_GASP / POWER_RESTORE messages, some lost),
     communication losses, stuck or spiking meters, bypass theft and reversed meters. Their
     ground truth (event, kind, meter, area, start, end) goes to the labels file before the
-    first reading, so detectors can be scored. The readings are processed in-process into
-    the history and live store under --data-dir.
+    first reading, so detectors can be scored. On the default memory bus the readings are
+    processed in-process into the history and live store under --data-dir; with
+    SMARTMETER_BUS=kafka they go to Kafka from --producers processes, for the processors of
+    `smartmeter process` to take.
     """
     settings: Settings = ctx.obj["settings"]
     if producers < 1:
