@@ -4,6 +4,8 @@ The session fixture ``services`` starts the local services (a no-op when they al
 ``$SMARTMETER_TEST_SERVICES_DIR`` (default ``/tmp/smartmeter-test-services``) on the default
 ports, and stops them at the end unless ``SMARTMETER_KEEP_SERVICES=1`` (handy while iterating:
 the next run then starts in seconds). ``SMARTMETER_TEST_REDIS_PASSWORD`` sets a Redis password.
+``SMARTMETER_TEST_PORT_OFFSET=N`` (a multiple of 1000) shifts every port by N, so that two
+checkouts can run their own services side by side (use a separate services dir too).
 """
 
 from __future__ import annotations
@@ -40,7 +42,17 @@ def integration_config() -> ServicesConfig:
     """The ServicesConfig the integration suite runs with."""
     base = Path(os.environ.get("SMARTMETER_TEST_SERVICES_DIR") or "/tmp/smartmeter-test-services")
     password = os.environ.get("SMARTMETER_TEST_REDIS_PASSWORD")
-    return ServicesConfig(base_dir=base, redis_password=SecretStr(password) if password else None)
+    offset = int(os.environ.get("SMARTMETER_TEST_PORT_OFFSET") or 0)
+    d = ServicesConfig()
+    ports = {
+        "kafka_ports": tuple(p + offset for p in d.kafka_ports),
+        "kafka_controller_ports": tuple(p + offset for p in d.kafka_controller_ports),
+        "cassandra_port": d.cassandra_port + offset,
+        "cassandra_storage_port": d.cassandra_storage_port + offset,
+        "redis_port": d.redis_port + offset,
+    }
+    return ServicesConfig(base_dir=base, redis_password=SecretStr(password) if password else None,
+                          **ports)
 
 
 @pytest.fixture(scope="session")
