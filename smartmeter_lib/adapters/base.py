@@ -168,10 +168,16 @@ class LiveStore(Protocol):
         ...
 
     def put_alerts(self, alerts: Sequence[Alert]) -> None:
-        """Replace the set of active alerts."""
+        """Replace the alert board: the open alerts and the recently closed ones."""
         ...
 
-    def get_active_alerts(self) -> list[Alert]: ...
+    def get_active_alerts(self) -> list[Alert]:
+        """The open alerts (``end_ms`` is None), oldest first."""
+        ...
+
+    def get_alerts(self) -> list[Alert]:
+        """The whole board, open and recently closed, oldest first."""
+        ...
 
     def put_insights(self, ts_ms: int, insights: pd.DataFrame) -> None:
         """Replace the per-meter insights (``stream.profiles.INSIGHT_COLUMNS``)."""

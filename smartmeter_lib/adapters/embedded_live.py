@@ -181,6 +181,9 @@ class EmbeddedLive:
                              (json.dumps([a.to_dict() for a in alerts]),))
 
     def get_active_alerts(self) -> list[Alert]:
+        return [a for a in self.get_alerts() if a.active]
+
+    def get_alerts(self) -> list[Alert]:
         with self._lock:
             row = self._db.execute("SELECT value FROM kv WHERE key='alerts'").fetchone()
         alerts = [] if row is None else [Alert.from_dict(d) for d in json.loads(row[0])]

@@ -169,10 +169,13 @@ class RedisLive:
                 pipe.hset(key, mapping={a.alert_id: json.dumps(a.to_dict()) for a in alerts})
             pipe.execute()
 
-    def get_active_alerts(self) -> list[Alert]:
+    def get_alerts(self) -> list[Alert]:
         got = self.r.hgetall(self.k("alerts", "active"))
         alerts = [Alert.from_dict(json.loads(v)) for v in got.values()]
         return sorted(alerts, key=lambda a: (a.start_ms, a.alert_id))
+
+    def get_active_alerts(self) -> list[Alert]:
+        return [a for a in self.get_alerts() if a.active]
 
     def put_insights(self, ts_ms: int, insights: pd.DataFrame) -> None:
         key = self.k("insights")

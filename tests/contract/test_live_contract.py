@@ -97,8 +97,13 @@ def test_top_consumers_and_active_alerts(live_factory: Callable[[], LiveStore]) 
               {"expected_kwh": 1.2, "metered_kwh": 0.3})
     s.put_alerts([b, a])
     assert live_factory().get_active_alerts() == [a, b]
+    closed = Alert("out-0", AlertKind.AREA_OUTAGE, "gcpvj2", ("M4",), T0 - 60_000, T0 - 1000)
+    s.put_alerts([b, a, closed])
+    assert s.get_active_alerts() == [a, b]
+    assert s.get_alerts() == [closed, a, b]
     s.put_alerts([])
     assert s.get_active_alerts() == []
+    assert s.get_alerts() == []
 
 
 def test_insights_snapshot(live_factory: Callable[[], LiveStore]) -> None:
