@@ -39,8 +39,10 @@ class Detectors:
         self._closed: dict[str, Alert] = {}
 
     def step(self, events: ReadingBatch, accepted: ReadingBatch, rollups: Sequence[Rollup],
-             last_ts: npt.NDArray[np.int64], now_ms: int | None) -> list[Alert]:
-        """Feed one processor step; return the alerts opened, changed or closed by it."""
+             last_ts: npt.NDArray[np.int64],
+             now_ms: int | npt.NDArray[np.int64] | None) -> list[Alert]:
+        """Feed one processor step; return the alerts opened, changed or closed by it.
+        ``now_ms`` is the event clock: one for all meters, or one per meter (its partition's)."""
         self.outage.on_events(events)
         self.theft.observe(accepted)
         changed: list[Alert] = []
@@ -53,8 +55,9 @@ class Detectors:
             if not a.active:
                 self._closed[a.alert_id] = a
         if now_ms is not None and self._closed:
+            newest = int(np.max(now_ms))
             for k in [k for k, a in self._closed.items()
-                      if (a.end_ms or 0) < now_ms - BOARD_KEEP_MS]:
+                      if (a.end_ms or 0) < newest - BOARD_KEEP_MS]:
                 del self._closed[k]
         return changed
 

@@ -183,9 +183,11 @@ def format_table(ev: Evaluation) -> str:
     def f(x: float, nd: int = 2) -> str:
         return "n/a" if x != x else f"{x:.{nd}f}"
 
-    for r in ev.table.itertuples():
-        lines.append(f"| {r.detector} | {r._2} | {r.truth} | {r.alerts} | {f(r.precision)} | "
-                     f"{f(r.recall)} | {f(r.ttd_median_s, 1)} | {f(r.ttd_p95_s, 1)} |")
+    for r in ev.table.to_dict("records"):
+        lines.append(
+            f"| {r['detector']} | {r['class']} | {r['truth']} | {r['alerts']} | "
+            f"{f(float(r['precision']))} | {f(float(r['recall']))} | "
+            f"{f(float(r['ttd_median_s']), 1)} | {f(float(r['ttd_p95_s']), 1)} |")
     lines += ["", f"comms losses reported as area outages: smartmeter {ev.comms_as_outage}, "
                   f"prototype {ev.prototype_comms_as_outage}"]
     return "\n".join(lines)

@@ -1,12 +1,14 @@
 """Outage and comms-loss detection: per-meter silence, correlated per geohash-6 cell.
 
 Pure logic over arrays indexed like the processor's meter registry. The caller ticks the
-detector with ``now_ms``, the fleet's event clock (the newest second every partition has
-reached). Silence closes no event-time window, so the detector is a timer on that clock: a
-meter is *silent* when its last reading is more than ``silence_s`` older than the clock, or
-when it sent a LAST_GASP after its last reading. When the whole feed stops the clock stops
-too, and no alert is raised: a stalled pipeline is not a London-wide blackout (the health
-check reports a stall instead).
+detector with ``now_ms``: the event clock of each meter's partition (the newest reading of any
+meter in it), or one clock for all. Silence closes no event-time window, so the detector is a
+timer on that clock: a meter is *silent* when its last reading is more than ``silence_s`` older
+than its clock, or when it sent a LAST_GASP after its last reading. Judging each meter by its
+own partition's clock keeps a partition that runs ahead of another (a backlog, a rebalance, a
+replay) from making meters look silent or not. When a feed stops its clock stops too, and no
+alert is raised: a stalled pipeline is not a London-wide blackout (the health check reports a
+stall instead).
 
 - **AREA_OUTAGE**: in one geohash-6 cell (a feeder area), at least ``min_silent`` meters and
   at least ``share`` of the meters alive in the last ``alive_window_s`` are silent together.
@@ -86,26 +88,28 @@ class OutageDetector:
         restore = kind == Kind.POWER_RESTORE
         self.gasp_ms[idx[restore]] = -1
 
-    def tick(self, last_ts: IntArray, now_ms: int) -> list[Alert]:
-        """Evaluate every meter at ``now_ms``; return the alerts opened, changed or closed."""
+    def tick(self, last_ts: IntArray, now_ms: int | IntArray) -> list[Alert]:
+        """Evaluate every meter at ``now_ms`` (one clock, or one per meter); return the
+        alerts opened, changed or closed."""
         r = self.rules
+        now = np.broadcast_to(np.asarray(now_ms, np.int64), last_ts.shape)
         known = last_ts >= 0
         gasped = (self.gasp_ms >= 0) & (self.gasp_ms >= last_ts)
-        silent = known & ((now_ms - last_ts > r.silence_s * 1000) | gasped)
-        alive = known & (now_ms - last_ts <= r.alive_window_s * 1000)
+        silent = known & ((now - last_ts > r.silence_s * 1000) | gasped)
+        alive = known & (now - last_ts <= r.alive_window_s * 1000)
         n_cells = len(self.cells)
         n_alive = np.bincount(self.codes, weights=alive, minlength=n_cells)
         n_silent = np.bincount(self.codes, weights=silent & alive, minlength=n_cells)
         out_cells = np.flatnonzero((n_silent >= r.min_silent) & (n_silent >= r.share * n_alive))
         changed: list[Alert] = []
-        changed += self._close_outages(last_ts, silent, now_ms)
-        changed += self._open_outages(out_cells, last_ts, silent & alive, now_ms)
-        changed += self._comms(last_ts, silent & alive & ~gasped, now_ms)
+        changed += self._close_outages(last_ts, silent, now)
+        changed += self._open_outages(out_cells, last_ts, silent & alive, now)
+        changed += self._comms(last_ts, silent & alive & ~gasped, now)
         return changed
 
     # -- area outages ----------------------------------------------------------------------
     def _open_outages(self, cells: IntArray, last_ts: IntArray, silent: npt.NDArray[np.bool_],
-                      now_ms: int) -> list[Alert]:
+                      now: IntArray) -> list[Alert]:
         changed = []
         for c in cells.tolist():
             members = np.flatnonzero((self.codes == c) & silent)
@@ -120,6 +124,7 @@ class OutageDetector:
                 continue
             start = int(np.median(last_ts[members])) // 1000 * 1000 + 1000
             cell = str(self.cells[c])
+            now_ms = int(now[members].max())
             alert = Alert(alert_id(AlertKind.AREA_OUTAGE, cell, start), AlertKind.AREA_OUTAGE,
                           cell, tuple(self.meters.meter_id[members]), start, None, 1.0, {},
                           detected_ms=now_ms)
@@ -141,7 +146,7 @@ class OutageDetector:
         return {"meters_in_cell": in_cell, "silent": len(o.members), "last_gasps": gasps}
 
     def _close_outages(self, last_ts: IntArray, silent: npt.NDArray[np.bool_],
-                       now_ms: int) -> list[Alert]:
+                       now: IntArray) -> list[Alert]:
         changed = []
         for c, o in list(self.outages.items()):
             back = o.members[~silent[o.members] & (last_ts[o.members] >= o.alert.start_ms)]
@@ -158,7 +163,7 @@ class OutageDetector:
 
     # -- comms loss ------------------------------------------------------------------------
     def _comms(self, last_ts: IntArray, silent: npt.NDArray[np.bool_],
-               now_ms: int) -> list[Alert]:
+               now: IntArray) -> list[Alert]:
         changed = []
         for m, o in list(self.comms.items()):
             if last_ts[m] >= o.alert.start_ms:  # it reported again
@@ -166,7 +171,7 @@ class OutageDetector:
                 changed.append(replace(o.alert, end_ms=end, evidence={
                     **o.alert.evidence, "duration_s": (end - o.alert.start_ms) / 1000}))
                 del self.comms[m]
-        long_silent = silent & (now_ms - last_ts > self.rules.comms_after_s * 1000)
+        long_silent = silent & (now - last_ts > self.rules.comms_after_s * 1000)
         in_outage = np.zeros(len(self.cells), bool)
         in_outage[list(self.outages)] = True
         for m in np.flatnonzero(long_silent & ~in_outage[self.codes]).tolist():
@@ -175,6 +180,7 @@ class OutageDetector:
             start = int(last_ts[m]) + 1000
             cell = str(self.cells[self.codes[m]])
             mid = str(self.meters.meter_id[m])
+            now_ms = int(now[m])
             alert = Alert(alert_id(AlertKind.COMMS_LOSS, mid, start), AlertKind.COMMS_LOSS,
                           cell, (mid,), start, None, 1.0,
                           {"silent_s": (now_ms - int(last_ts[m])) / 1000}, detected_ms=now_ms)

@@ -1,15 +1,17 @@
 """Theft and tampering detection over closed one-minute windows (pure logic).
 
-Each meter has a baseline made of its own recent profile *relative to similar meters in its
-area*: every minute, its log power minus the median log power of the meters of its geohash-5
-area that minute (so evening peaks, cold snaps and sunsets, which move the whole area, cancel
-out). A slow average of that relative level is the meter's baseline; a fast one is its
-current level.
+Each meter's *baseload* is a low percentile (10th) of its minute powers over the last
+``window_min`` minutes: the fridge, standby and heating that run whatever the occupants do, so
+it moves little from hour to hour while total use swings with cooking and kettles. It is taken
+relative to the median baseload of similar meters in its geohash-5 area (so an evening, a cold
+snap or a sunset that moves the whole area cancels out), and compared with the same relative
+baseload ``lag_min`` minutes earlier.
 
-- **Bypass** (SUSPECTED_THEFT): the current level stays below ``drop_ratio`` of the baseline
-  for ``sustain_min`` minutes while the neighbours carry on. The baseline stops learning while
-  a meter is suspect. A meter needs ``warmup_min`` minutes of history before it can be
-  flagged; a bypass older than the meter's history is not seen as a drop.
+- **Bypass** (SUSPECTED_THEFT): the relative baseload falls below ``drop_ratio`` of what it
+  was and stays there for ``sustain_min`` minutes while the neighbours carry on. A bypass
+  scales everything the meter sees, baseload included; a home's evening routine does not.
+  A meter needs ``window_min + lag_min`` minutes of history first; a bypass older than the
+  meter's history is not a drop.
 - **Reversed** (SUSPECTED_THEFT): every reading negative for ``reversed_min`` minutes while
   the sun is down (rooftop PV exports only in daylight).
 - **Stuck** (METER_FAULT): the very same reading for ``stuck_min`` whole minutes.
@@ -37,13 +39,13 @@ LONDON_LAT, LONDON_LON = 51.5, -0.12
 
 @dataclass(frozen=True)
 class TheftRules:
-    floor_kw: float = 0.01  # added before the log, so idle homes are not infinitely low
-    fast_min: float = 15.0  # time constant of the current level (minutes)
-    slow_min: float = 240.0  # time constant of the baseline
-    warmup_min: int = 60
-    drop_ratio: float = 0.55
+    floor_kw: float = 0.005  # added before the log, so an idle home is not infinitely low
+    window_min: int = 40  # the baseload is a low percentile of the minutes of this window
+    percentile: float = 10.0
+    lag_min: int = 60  # ... compared with the baseload of the window this long before
+    drop_ratio: float = 0.55  # relative baseload below this share of before: a drop
     recover_ratio: float = 0.8
-    sustain_min: int = 20
+    sustain_min: int = 10
     min_readings: int = 30  # a minute with fewer readings is skipped
     reversed_min: int = 10
     stuck_min: int = 5
@@ -85,9 +87,9 @@ class TheftDetector:
         self.area = codes.astype(np.intp)
         self.n_areas = len(cells) + 1
         self.cells6 = geo.truncate(meters.geohash, 6)
-        self.fast = np.zeros(n)
-        self.slow = np.zeros(n)
-        self.minutes = np.zeros(n, np.int64)  # minutes of history
+        self.kw_ring = np.full((n, r.window_min), np.nan, np.float32)  # minute power
+        self.rel_ring = np.full((n, r.lag_min + 1), np.nan, np.float32)  # relative baseload
+        self.frozen_ref = np.full(n, np.nan)  # the level before the drop, while suspect
         self.low_run = np.zeros(n, np.int64)
         self.neg_run = np.zeros(n, np.int64)
         self.stuck_run = np.zeros(n, np.int64)
@@ -137,44 +139,53 @@ class TheftDetector:
     def _bypass(self, start: int, i: npt.NDArray[np.intp], kw: FloatArray,
                 kwh: FloatArray) -> list[Alert]:
         r = self.rules
-        x = np.log(np.maximum(kw, 0.0) + r.floor_kw)
-        areas = self.area[i]
-        med = pd.Series(x).groupby(areas).median()
-        rel = x - med.reindex(areas).to_numpy()
-        new = self.minutes[i] == 0
-        self.fast[i[new]] = self.slow[i[new]] = rel[new]
-        self.fast[i] += (rel - self.fast[i]) / r.fast_min
-        drop = self.fast[i] - self.slow[i]
-        warm = self.minutes[i] >= r.warmup_min
-        low = warm & (drop < math.log(r.drop_ratio))
-        learn = ~low & ~self._suspect(AlertKind.SUSPECTED_THEFT, i)
-        self.slow[i[learn]] += (rel[learn] - self.slow[i[learn]]) / r.slow_min
-        self.minutes[i] += 1
-        started = low & (self.low_run[i] == 0)
-        self.since_ms[i[started]] = start
-        self.metered[i[started]] = 0.0
-        self.expected[i[started]] = 0.0
-        self.low_run[i] = np.where(low, self.low_run[i] + 1, 0)
-        ratio = np.exp(np.minimum(drop, 0.0))
-        self.metered[i] += kwh
-        self.expected[i] += kwh / np.maximum(ratio, 1e-3)
+        minute = start // 60_000
+        col = minute % r.window_min
+        self.kw_ring[:, col] = np.nan
+        self.kw_ring[i, col] = kw
+        valid = np.isfinite(self.kw_ring).sum(axis=1) >= r.window_min // 2
+        base = np.full(self.n, np.nan)
+        if valid.any():
+            base[valid] = np.nanpercentile(self.kw_ring[valid], r.percentile, axis=1)
+        lb = np.log(np.maximum(base, 0.0) + r.floor_kw)
+        med = pd.Series(lb).groupby(self.area).median().reindex(range(self.n_areas))
+        rel = lb - med.to_numpy()[self.area]
+        ref = self.rel_ring[:, (minute - r.lag_min) % (r.lag_min + 1)].astype(np.float64)
+        self.rel_ring[:, minute % (r.lag_min + 1)] = rel
+        suspect = np.isfinite(self.frozen_ref)
+        level = np.where(suspect, self.frozen_ref, ref)
+        drop = rel - level
+        faulty = np.zeros(self.n, bool)
+        for kind, m in self.open:
+            if kind == AlertKind.METER_FAULT or self.open[(kind, m)].evidence.get(
+                    "rule") == "reversed":
+                faulty[m] = True
+        with np.errstate(invalid="ignore"):
+            low = np.isfinite(drop) & (drop < math.log(r.drop_ratio)) & ~faulty
+        started = low & (self.low_run == 0)
+        self.since_ms[started] = start
+        self.metered[started] = 0.0
+        self.expected[started] = 0.0
+        self.low_run = np.where(low, self.low_run + 1, 0)
+        in_low = low[i]
+        ratio = np.exp(np.minimum(np.nan_to_num(drop[i]), 0.0))
+        self.metered[i[in_low]] += kwh[in_low]
+        self.expected[i[in_low]] += kwh[in_low] / np.maximum(ratio[in_low], 1e-3)
         changed = []
-        for k in np.flatnonzero(low & (self.low_run[i] >= r.sustain_min)).tolist():
-            m = int(i[k])
-            if (AlertKind.SUSPECTED_THEFT, m) not in self.open:
-                changed.append(self._raise(AlertKind.SUSPECTED_THEFT, m,
-                                           int(self.since_ms[m]), start + 60_000, {
-                    "rule": "bypass", "expected_kwh": round(float(self.expected[m]), 4),
-                    "metered_kwh": round(float(self.metered[m]), 4),
-                    "ratio": round(float(ratio[k]), 3)}, score=1.0 - float(ratio[k])))
-        recovered = warm & (drop > math.log(r.recover_ratio))
-        for k in np.flatnonzero(recovered).tolist():
-            changed += self._close(AlertKind.SUSPECTED_THEFT, int(i[k]), start, "bypass")
+        for m in np.flatnonzero(low & (self.low_run >= r.sustain_min) & ~suspect).tolist():
+            self.frozen_ref[m] = level[m]
+            q = float(math.exp(min(float(drop[m]), 0.0)))
+            changed.append(self._raise(AlertKind.SUSPECTED_THEFT, m, int(self.since_ms[m]),
+                                       start + 60_000, {
+                "rule": "bypass", "expected_kwh": round(float(self.expected[m]), 4),
+                "metered_kwh": round(float(self.metered[m]), 4),
+                "baseload_ratio": round(q, 3)}, score=1.0 - q))
+        with np.errstate(invalid="ignore"):
+            back = suspect & np.isfinite(drop) & (drop > math.log(r.recover_ratio))
+        for m in np.flatnonzero(back).tolist():
+            self.frozen_ref[m] = np.nan
+            changed += self._close(AlertKind.SUSPECTED_THEFT, m, start, "bypass")
         return changed
-
-    def _suspect(self, kind: AlertKind, i: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
-        return np.fromiter(((kind, int(m)) in self.open for m in i), bool, len(i)) \
-            if self.open else np.zeros(len(i), bool)
 
     # -- reversed and stuck registers -------------------------------------------------------
     def _register(self, start: int, i: npt.NDArray[np.intp], mm: _Minute) -> list[Alert]:

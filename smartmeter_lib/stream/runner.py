@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from smartmeter_lib.adapters.base import Bus, HistoryStore, LiveStore, Message
@@ -88,6 +89,7 @@ class Processor:
         self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
         self._assigned_since: dict[int, float] = {}
         self._seen_alerts: set[str] = set()
+        self._partition_of = np.full(len(self.meters), -1, np.int64)  # learnt from messages
         self._consumer = bus.consumer([settings.topic_readings], group_id)
 
     # -- loop ----------------------------------------------------------------------------
@@ -119,15 +121,20 @@ class Processor:
             decoded = decode_batch([m.key for m in msgs], [m.value for m in msgs])
             for r in decoded.rejects:
                 self._dead_letter(msgs[r.index], r.reason)
-            clock = self._event_clock(msgs, decoded.index, decoded.batch.ts_ms)
+            parts = np.fromiter((msgs[i].partition for i in decoded.index), np.int64,
+                                len(decoded.index))
+            clock = self._event_clock(parts, decoded.batch.ts_ms)
+            idx = self.agg.meter_index(decoded.batch.meter_id)
+            self._partition_of[idx[idx >= 0]] = parts[idx >= 0]
             self._handle(self.agg.process(decoded.batch, clock))
         elif self._partition_max:
-            self._handle(self.agg.process(ReadingBatch.empty(), self._event_clock([], [], [])))
+            self._handle(self.agg.process(ReadingBatch.empty(),
+                                          self._event_clock(np.empty(0, np.int64), [])))
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
             self._flush_and_commit()
         return len(msgs)
 
-    def _event_clock(self, msgs: list[Message], index: Any, ts_ms: Any) -> int | None:
+    def _event_clock(self, parts: Any, ts_ms: Any) -> int | None:
         """The smallest, over the partitions this member holds, of their largest event time.
 
         A partition just assigned (after a rebalance, with a backlog) holds the clock back
@@ -143,8 +150,7 @@ class Processor:
                 self._partition_max.pop(p, None)
         for p in assigned:
             self._assigned_since.setdefault(p, now)
-        if len(index):
-            parts = np.fromiter((msgs[i].partition for i in index), np.int64, len(index))
+        if len(parts):
             for p in np.unique(parts):
                 top = int(ts_ms[parts == p].max())
                 old = self._partition_max.get(int(p), (top, now))[0]
@@ -199,8 +205,8 @@ class Processor:
             self.history.write_events(meter_events_frame(res.events))
             self.stats.meter_events += len(res.events)
         a = self.agg
-        now = a.event_clock_ms if a.event_clock_ms is not None else a.max_event_ms
-        changed = self.detectors.step(res.events, res.accepted, res.rollups, a.last_ts, now)
+        changed = self.detectors.step(res.events, res.accepted, res.rollups, a.last_ts,
+                                      self._meter_clock())
         if changed:
             self._publish_alerts(changed)
         for s in res.seconds:
@@ -208,6 +214,16 @@ class Processor:
             self.stats.live_seconds += 1
         if res.seconds:
             self._publish_live(res.seconds[-1], force=final)
+
+    def _meter_clock(self) -> npt.NDArray[np.int64] | None:
+        """Each meter's event clock: the newest event time of its partition (-1 unknown)."""
+        if not self._partition_max:
+            return None
+        top = max(self._partition_max)
+        clock = np.full(top + 2, -1, np.int64)
+        for p, (t, _) in self._partition_max.items():
+            clock[p] = t
+        return clock[self._partition_of]  # index -1 picks the last slot: unknown, -1
 
     def _publish_alerts(self, changed: list[Alert]) -> None:
         """Alerts that opened, changed or closed: to the alert topic (keyed by alert id),
