@@ -77,5 +77,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        elif isinstance(value, Path):
+            value = value.absolute()
         env[f"SMARTMETER_{name.upper()}"] = str(value)
     return env
