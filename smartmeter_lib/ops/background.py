@@ -110,6 +110,7 @@ class Background:
             log.info("%s: sending %s to process group %d", name, sig.name, pgid)
             _signal_group(pgid, sig)
             if _wait_gone(pgid, timeout_s if sig != signal.SIGKILL else 10.0):
+                result = how
                 break
         else:
             raise OpsError(f"{name}: processes {group_pids(pgid)} survived SIGKILL; stop them "
@@ -117,7 +118,7 @@ class Background:
         self.pid(name)  # reaps our child and removes the pid file
         with contextlib.suppress(FileNotFoundError):
             self.pid_file(name).unlink()
-        return how
+        return result
 
     def stop_all(self, timeout_s: float = 30.0, prefix: str = "") -> pd.DataFrame:
         """Stop every process here whose name starts with ``prefix``; one row each."""

@@ -19,7 +19,7 @@ import pandas as pd
 
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import BackendError, UnhealthyError
-from smartmeter_lib.ops.offsets import Offsets, read_offsets
+from smartmeter_lib.ops.offsets import Offsets, committed_total_of, read_offsets
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +76,6 @@ def lag_table(o: Offsets) -> pd.DataFrame:
     return pd.DataFrame([{"partition": p, "end_offset": o.end[p],
                           "committed": o.committed.get(p), "lag": o.lag(p)}
                          for p in sorted(o.end)])
-
-
-def committed_total(o: Offsets) -> int:
-    """Messages committed by the group over all partitions (the start where none)."""
-    return sum(o.start.get(p, 0) if c is None else c
-               for p, c in ((p, o.committed.get(p)) for p in o.end))
 
 
 def evaluate(r: HealthReport, th: Thresholds) -> pd.DataFrame:
@@ -171,7 +165,7 @@ def measure(settings: Settings, group: str = "smartmeter-processor", interval_s:
                                          window_s=max(interval_s, 10.0))
     report = HealthReport(
         interval_s=dt, lag=lag_table(b), rate_in=_rate(a.total_end, b.total_end, dt),
-        rate_out=_rate(committed_total(a), committed_total(b), dt),
+        rate_out=_rate(committed_total_of(a), committed_total_of(b), dt),
         lag_growth=b.total_lag - a.total_lag, live_age_s=age, kpis=kpis,
         cassandra_rate=cass, cassandra_sampled=sampled, active_alerts=active,
         alerts_in_topic=alerts.total_end - sum(alerts.start.values()),

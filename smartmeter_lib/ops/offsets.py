@@ -101,3 +101,13 @@ def group_members(settings: Settings, group: str, timeout_s: float = 20.0) -> in
             return 0  # the group's coordinator is being chosen, or the group is new
         raise OpsError(f"cannot describe consumer group {group} on "
                        f"{settings.kafka_bootstrap}: {err}") from err
+
+
+def committed_total_of(o: Offsets) -> int:
+    """Messages committed by the group over all partitions (the start where none).
+
+    >>> committed_total_of(Offsets("t", 0.0, {0: 10, 1: 5}, {0: 7, 1: None}, {0: 0, 1: 2}))
+    9
+    """
+    return sum(o.start.get(p, 0) if o.committed.get(p) is None else int(o.committed[p] or 0)
+               for p in o.end)

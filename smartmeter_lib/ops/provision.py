@@ -51,7 +51,7 @@ def check_reachable(settings: Settings) -> pd.DataFrame:
                               f"cassandra_port={settings.cassandra_port}",
                  "redis": f"redis_url={settings.redis_url}"}
         raise OpsError("unreachable: " + "; ".join(
-            f"{r.service} ({where[r.service]}) does not answer: {r.detail}"
+            f"{r.service} ({where[str(r.service)]}) does not answer: {r.detail}"
             for r in bad.itertuples()) + ". Check the host names, ports, firewalls and "
             "credentials, or start local services (start_local=True)")
     return df
