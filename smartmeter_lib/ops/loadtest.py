@@ -95,7 +95,8 @@ def analyse(steps: Sequence[Step], lag_limit_s: float,
             break
         if best is None or s.rate_in > best.rate_in:
             best = s
-    return LoadTestResult(list(steps), lag_limit_s, min_out_ratio, None if best is None else best.rate_in,
+    return LoadTestResult(list(steps), lag_limit_s, min_out_ratio,
+                          None if best is None else best.rate_in,
                           None if best is None else best.homes, saturated)
 
 
