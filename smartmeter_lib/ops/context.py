@@ -15,7 +15,12 @@ from pydantic import SecretStr
 
 from smartmeter_lib.config import Settings, build_settings
 from smartmeter_lib.errors import ConfigError
-from smartmeter_lib.services.config import ServicesConfig
+from smartmeter_lib.services.config import ServicesConfig, find_project_root
+
+
+def default_run_dir() -> Path:
+    """Where the pipeline's pid files and logs go: ``<repo>/.smartmeter/pipeline``."""
+    return find_project_root() / ".smartmeter" / "pipeline"
 
 
 def services_config(services_dir: str | Path | None = None, port_offset: int = 0,

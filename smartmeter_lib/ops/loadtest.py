@@ -12,6 +12,7 @@ the input rate during the step. The ramp stops at the first step that is not.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -108,24 +109,59 @@ def load_settings(settings: Settings, max_homes: int) -> Settings:
         redis_prefix=f"{settings.redis_prefix}load:", homes=max_homes)
 
 
-def run_step(settings: Settings, group: str, homes: int, step_s: float, seed: int) -> Step:
-    """Send ``homes`` readings a second, in real time, for ``step_s`` seconds; measure."""
+def out_rate(samples: Sequence[tuple[float, int]]) -> float:
+    """Readings/s committed, from (time, committed total) samples. Processors commit every few
+    seconds, so the rate is taken between the first and the last commit seen (a plain
+    difference over the whole span would count a commit cycle more or less).
+
+    >>> out_rate([(0.0, 0), (1.0, 0), (2.0, 500), (3.0, 500), (7.0, 2500), (8.0, 2500)])
+    400.0
+    >>> out_rate([(0.0, 10), (4.0, 10)])
+    0.0
+    """
+    changes = [i for i in range(1, len(samples)) if samples[i][1] != samples[i - 1][1]]
+    if len(changes) >= 2:
+        (t0, c0), (t1, c1) = samples[changes[0]], samples[changes[-1]]
+        return max(0, c1 - c0) / (t1 - t0)
+    span = samples[-1][0] - samples[0][0]
+    return max(0, samples[-1][1] - samples[0][1]) / span if span > 0 else 0.0
+
+
+def run_step(settings: Settings, group: str, homes: int, step_s: float, seed: int,
+             start_s: int | None = None) -> Step:
+    """Send ``homes`` readings a second, in real time from event time ``start_s`` (default:
+    now), for ``step_s`` seconds (in a thread), looking at the offsets every second."""
     from smartmeter_lib.adapters.kafka_bus import KafkaBus
     from smartmeter_lib.simulate.households import HouseholdFleet
-    from smartmeter_lib.simulate.producer import run_fleet_producer
+    from smartmeter_lib.simulate.producer import ProducerStats, run_fleet_producer
 
     fleet = HouseholdFleet(homes, seed=seed, id_prefix="LT")
     bus = KafkaBus(settings, client_id="smartmeter-loadtest")
-    a = read_offsets(settings, settings.topic_readings, group)
+    stats, failed = ProducerStats(), []
+
+    def produce() -> None:
+        try:
+            run_fleet_producer(fleet, bus, settings.topic_readings, start_s=start_s,
+                               speedup=1.0, duration_s=step_s, stats=stats)
+        except Exception as err:  # reported below, in the caller's thread
+            failed.append(err)
+
+    seen = [read_offsets(settings, settings.topic_readings, group)]
+    worker = threading.Thread(target=produce, name=f"load-{homes}", daemon=True)
+    worker.start()
     try:
-        stats = run_fleet_producer(fleet, bus, settings.topic_readings, speedup=1.0,
-                                   duration_s=step_s)
+        while worker.is_alive():
+            worker.join(timeout=1.0)
+            seen.append(read_offsets(settings, settings.topic_readings, group))
     finally:
+        worker.join(timeout=60)
         bus.close()
-    b = read_offsets(settings, settings.topic_readings, group)
+    if failed:
+        raise OpsError(f"the load producer failed at {homes} homes: {failed[0]}")
+    a, b = seen[0], seen[-1]
     dt = max(b.t - a.t, 1e-9)
     step = Step(homes, round(dt, 1), (b.total_end - a.total_end) / dt,
-                max(0, committed_total_of(b) - committed_total_of(a)) / dt, b.total_lag,
+                out_rate([(o.t, committed_total_of(o)) for o in seen]), b.total_lag,
                 round(stats.behind_s, 1))
     log.info("load step %d homes: in %.0f/s, out %.0f/s, lag %d (%.1f s)", homes,
              step.rate_in, step.rate_out, step.lag_end, step.lag_s())
@@ -171,9 +207,12 @@ def run_load_test(settings: Settings, run_dir: str | Path, steps: Sequence[int] 
                 raise OpsError(f"the load-test processors did not join {group} within "
                                f"{ready_timeout_s:.0f} s; see {bg.run_dir}")
             time.sleep(0.5)
+        start = int(time.time())
         for homes in steps:
             bg.require_running(names)
-            step = run_step(ls, group, homes, step_s, ls.seed)
+            step = run_step(ls, group, homes, step_s, ls.seed, start)
+            # the next step's event time follows on: its meters send no second twice
+            start = max(int(time.time()), start + int(step_s))
             results.append(step)
             if not step.sustained(lag_limit_s, min_out_ratio):
                 break

@@ -210,3 +210,33 @@ def ensure_schema(settings: Settings, replication: int = 1) -> pd.DataFrame:
     if missing:
         raise OpsError(f"keyspace {ks} lacks tables {missing}; see the Cassandra log")
     return pd.DataFrame({"keyspace": ks, "table": expected_tables(ks), "replication": rf})
+
+
+# --------------------------------------------------------------------------- teardown
+
+
+def drop_data(settings: Settings) -> pd.DataFrame:
+    """Delete the topics (with the replay and load-test ones), the keyspace and the Redis
+    keys of ``settings``. Idempotent: what is already gone is skipped."""
+    from smartmeter_lib.adapters.cassandra_history import CassandraHistory
+    from smartmeter_lib.adapters.kafka_bus import KafkaBus
+    from smartmeter_lib.adapters.redis_live import RedisLive
+
+    rows = []
+    bus = KafkaBus(settings, client_id="smartmeter-ops")
+    existing = set(bus.admin().list_topics(timeout=30).topics)
+    r = settings.topic_readings
+    for t in (r, settings.topic_alerts, settings.topic_dlq, f"{r}_replay", f"{r}_load"):
+        if t in existing:
+            bus.delete_topic(t)
+        rows.append(("topic", t, "deleted" if t in existing else "absent"))
+    for ks in (settings.cassandra_keyspace, f"{settings.cassandra_keyspace}_load"[:48]):
+        h = CassandraHistory(settings, keyspace=ks)  # (creates it if absent, then drops it)
+        h.drop_keyspace()
+        h.close()
+        rows.append(("keyspace", ks, "dropped"))
+    live = RedisLive(settings)
+    live.clear()  # every key under the prefix, the replay's and load test's too
+    live.close()
+    rows.append(("redis keys", f"{settings.redis_prefix}*", "deleted"))
+    return pd.DataFrame(rows, columns=["what", "name", "result"])

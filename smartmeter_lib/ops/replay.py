@@ -44,6 +44,15 @@ class StackReplay:
                            "idempotent)")
 
 
+def default_sample() -> Path:
+    """One year of one London household (LCL, Kaggle format), beside the checkout:
+    ``<repo>/../shared/data/lcl-samples/MAC000002_2013_kaggle_format.csv``."""
+    from smartmeter_lib.services.config import find_project_root
+
+    return (find_project_root().parent / "shared" / "data" / "lcl-samples"
+            / "MAC000002_2013_kaggle_format.csv")
+
+
 def replay_settings(settings: Settings) -> Settings:
     return settings.with_overrides(topic_readings=f"{settings.topic_readings}_replay",
                                    redis_prefix=f"{settings.redis_prefix}replay:")
