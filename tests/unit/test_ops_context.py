@@ -61,3 +61,10 @@ def test_producers_cover_bands_and_bad_counts_fail_before_any_server(tmp_path: P
 def test_expected_tables() -> None:
     assert expected_tables("k") == ["meters", "readings", "rollups", "area_rollups",
                                     "area_cells", "insights", "events"]
+
+
+def test_health_command_refuses_a_bad_interval(capsys: pytest.CaptureFixture[str]) -> None:
+    from smartmeter_lib.cli import main
+
+    assert main(["health", "--interval", "0"]) == 2
+    assert "--interval must be positive" in capsys.readouterr().err
