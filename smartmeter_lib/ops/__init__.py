@@ -7,7 +7,10 @@ Each module is small and has no side effects at import:
 - :mod:`~smartmeter_lib.ops.provision`: hosts reachable, topics and schema created and verified
 - :mod:`~smartmeter_lib.ops.background`: processes in the background with pid files and logs
 - :mod:`~smartmeter_lib.ops.pipeline`: producers over geographic bands and processors
+- :mod:`~smartmeter_lib.ops.producer`: one band producer, as its own process
+- :mod:`~smartmeter_lib.ops.offsets`: end and committed offsets, consumer lag, group members
 - :mod:`~smartmeter_lib.ops.health`: lag, rates, live-store freshness, Cassandra writes, alerts
+  (also ``smartmeter health``, :mod:`~smartmeter_lib.ops.commands`)
 - :mod:`~smartmeter_lib.ops.loadtest`: ramp the homes until the processors fall behind
 - :mod:`~smartmeter_lib.ops.replay`: real meter files into Kafka, Cassandra and Redis
 

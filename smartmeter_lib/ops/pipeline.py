@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -52,10 +53,10 @@ def producer_argv(part: int, parts: int, start_s: int, duration_s: float,
             "--speedup", f"{speedup:g}"]
 
 
-def _wait(cond: str, check: object, timeout_s: float, bg: Background,
+def _wait(cond: str, check: Callable[[], bool], timeout_s: float, bg: Background,
           names: list[str]) -> None:
     end = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
+    while not check():
         bg.require_running(names)  # fail at once, with the log, when one died
         if time.monotonic() > end:
             raise OpsError(f"{cond} not within {timeout_s:.0f} s; see the logs in "
