@@ -50,6 +50,14 @@ def run(meters: MeterInfo, seconds: int, kwh: Callable[[int], np.ndarray],
     return alerts
 
 
+ALL = np.ones(64, bool)
+
+
+def window(mask: np.ndarray, lo: int, hi: int) -> Callable[[int], np.ndarray]:
+    """Present unless in ``mask`` during [lo, hi)."""
+    return lambda s: ~mask if lo <= s < hi else ALL[: len(mask)]
+
+
 def steady(n: int, seed: int = 1) -> Callable[[int], np.ndarray]:
     rng = np.random.default_rng(seed)
     base = rng.uniform(0.1, 0.4, n) / 3600
@@ -68,7 +76,7 @@ def test_area_outage_is_one_alert_with_start_meters_and_duration() -> None:
     off = np.zeros(20, bool)
     off[:8] = True  # 8 of the 10 homes of gcpuwp lose power at 60 s for 30 s
 
-    alerts = run(m, 150, steady(20), present=lambda s: ~off if 60 <= s < 90 else ~np.zeros(20, bool))
+    alerts = run(m, 150, steady(20), present=window(off, 60, 90))
     (a,) = of(alerts, AlertKind.AREA_OUTAGE)
     assert a.area == "gcpuwp"
     assert sorted(a.meters) == sorted(m.meter_id[:8])
@@ -82,7 +90,7 @@ def test_area_outage_is_one_alert_with_start_meters_and_duration() -> None:
 def test_lone_silent_meter_is_comms_loss_never_an_outage() -> None:
     m = fleet({"gcpuwp": 10})
     gone = np.arange(10) == 3
-    alerts = run(m, 200, steady(10), present=lambda s: ~gone if 50 <= s < 150 else ~np.zeros(10, bool))
+    alerts = run(m, 200, steady(10), present=window(gone, 50, 150))
     assert of(alerts, AlertKind.AREA_OUTAGE) == []
     (a,) = of(alerts, AlertKind.COMMS_LOSS)
     assert a.meters == ("gcpuwp-03",)
@@ -94,7 +102,7 @@ def test_lone_silent_meter_is_comms_loss_never_an_outage() -> None:
 def test_two_silent_meters_of_a_big_cell_are_not_an_outage() -> None:
     m = fleet({"gcpuwp": 12})
     gone = np.isin(np.arange(12), [2, 7])
-    alerts = run(m, 120, steady(12), present=lambda s: ~gone if s >= 40 else ~np.zeros(12, bool))
+    alerts = run(m, 120, steady(12), present=window(gone, 40, 10**9))
     assert of(alerts, AlertKind.AREA_OUTAGE) == []
     assert len(of(alerts, AlertKind.COMMS_LOSS)) == 2
 
@@ -111,7 +119,7 @@ def test_last_gasp_counts_as_power_lost_and_restore_closes() -> None:
         return None
 
     down = np.arange(6) < 3
-    alerts = run(m, 90, steady(6), present=lambda s: ~down if 31 <= s < 60 else ~np.zeros(6, bool),
+    alerts = run(m, 90, steady(6), present=window(down, 31, 60),
                  extra=extra)
     (a,) = of(alerts, AlertKind.AREA_OUTAGE)
     assert a.detected_ms is not None and a.detected_ms <= T0 + 31_000
