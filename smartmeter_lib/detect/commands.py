@@ -66,6 +66,11 @@ def evaluate(ctx: click.Context, scenario_path: str, homes: int | None, duration
             for a in ev.alerts:
                 f.write(json.dumps(a.to_dict(), sort_keys=True) + "\n")
     if as_json:
-        click.echo(ev.table.to_json(orient="records", indent=2))
+        click.echo(json.dumps({
+            "scenario": ev.scenario, "homes": ev.homes, "seconds": ev.seconds,
+            "readings": ev.run.readings, "wall_s": round(ev.wall_s, 1),
+            "scores": json.loads(ev.table.to_json(orient="records")),
+            "comms_as_outage": {"smartmeter": ev.comms_as_outage,
+                                "prototype": ev.prototype_comms_as_outage}}, indent=2))
     else:
         click.echo(text)
