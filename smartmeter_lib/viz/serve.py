@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import ConfigError, ServiceError
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,19 @@ def dashboards_dir() -> Path:
         raise ConfigError(f"dashboards folder not found at {path}; set "
                           "SMARTMETER_DASHBOARDS_DIR to the repository's dashboards/ folder")
     return path
+
+
+def dashboard_env(settings: Settings) -> dict[str, str]:
+    """Environment for the dashboard kernels: the stores of ``settings`` (secrets are not
+    copied here; kernels inherit them from this process's environment)."""
+    return {"SMARTMETER_DATA_DIR": str(Path(settings.data_dir).resolve()),
+            "SMARTMETER_LIVE": settings.live, "SMARTMETER_HISTORY": settings.history,
+            "SMARTMETER_REDIS_URL": settings.redis_url,
+            "SMARTMETER_REDIS_PREFIX": settings.redis_prefix,
+            "SMARTMETER_CASSANDRA_HOSTS": settings.cassandra_hosts,
+            "SMARTMETER_CASSANDRA_PORT": str(settings.cassandra_port),
+            "SMARTMETER_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+            "SMARTMETER_DASHBOARD_PAGE_TIMEOUT_S": str(settings.dashboard_page_timeout_s)}
 
 
 def check_port_free(host: str, port: int) -> None:
