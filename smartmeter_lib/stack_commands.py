@@ -8,7 +8,7 @@ import logging
 import click
 
 from smartmeter_lib.config import Settings
-from smartmeter_lib.errors import ConfigError
+from smartmeter_lib.errors import ConfigError, SmartmeterError
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,11 @@ def check(ctx: click.Context) -> None:
 @click.option("--dashboard", default=None,
               help="Serve only this dashboard (london_live, operations, household or "
                    "pricing) [default: all four, with a landing page listing them].")
+@click.option("--preheat/--no-preheat", default=True, show_default=True,
+              help="Keep one kernel per dashboard ready (runs the notebook before anyone "
+                   "asks), so a page renders in seconds.")
 @click.pass_context
-def serve(ctx: click.Context, port: int | None, dashboard: str | None) -> None:
+def serve(ctx: click.Context, port: int | None, dashboard: str | None, preheat: bool) -> None:
     """Serve the dashboards with Voila, reading the stores of the settings.
 
     The landing page (http://127.0.0.1:PORT/) lists the four dashboards: london_live
@@ -200,11 +203,17 @@ def serve(ctx: click.Context, port: int | None, dashboard: str | None) -> None:
             names = sorted(p.stem for p in dashboards_dir().glob("*.ipynb"))
             raise ConfigError(f"no dashboard {dashboard!r}; choose one of {', '.join(names)}")
     server = VoilaServer(target, s.host, s.port, dashboard_env(s),
-                         Path(s.data_dir) / "logs" / "voila.log", cull_idle_s=s.dashboard_cull_s)
+                         Path(s.data_dir) / "logs" / "voila.log", cull_idle_s=s.dashboard_cull_s,
+                         preheat=preheat)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start()
     log.info("serving %s on %s (Ctrl-C to stop)", dashboard or "the dashboards", server.url)
+    if preheat:
+        try:
+            log.info("dashboard kernels ready: %s", ", ".join(server.wait_preheated()))
+        except SmartmeterError as err:  # the pages still work, only slower to open
+            log.warning("%s", err)
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -66,9 +67,10 @@ class VoilaServer:
     """A Voila process serving one notebook (or a folder of notebooks)."""
 
     def __init__(self, target: Path, host: str, port: int, env: dict[str, str],
-                 log_file: Path, cull_idle_s: int = 60) -> None:
+                 log_file: Path, cull_idle_s: int = 60, preheat: bool = False) -> None:
         self.target, self.host, self.port = target, host, port
         self.cull_idle_s = cull_idle_s
+        self.preheat = preheat
         self.env = {**os.environ, **env, "BOKEH_RESOURCES": "inline"}
         self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
@@ -86,6 +88,10 @@ class VoilaServer:
                f"--MappingKernelManager.cull_idle_timeout={self.cull_idle_s}",
                f"--MappingKernelManager.cull_interval={max(5, self.cull_idle_s // 2)}",
                "--MappingKernelManager.cull_connected=True"]
+        if self.preheat:
+            # one kernel per notebook runs it before anyone asks: the first page of each
+            # dashboard renders without waiting for a kernel start and the notebook's imports
+            cmd += ["--preheat_kernel=True", "--pool_size=1"]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab")  # noqa: SIM115 (closed by the child's exit)
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
@@ -115,6 +121,30 @@ class VoilaServer:
         self.stop()
         raise ServiceError(f"voila did not answer on {self.url} within {timeout_s:.0f} s; see "
                            f"{self.log_file}")
+
+    def wait_preheated(self, timeout_s: float = 180.0) -> list[str]:
+        """With ``preheat``: wait (bounded) until Voila reports every notebook's kernel pool
+        filled (each has run its notebook); returns the notebooks ready. A
+        :class:`ServiceError` if they are not ready within ``timeout_s``."""
+        if not self.preheat:
+            return []
+        wanted = ({self.target.name} if self.target.is_file()
+                  else {p.name for p in self.target.glob("*.ipynb")})
+        deadline = time.monotonic() + timeout_s
+        ready: set[str] = set()
+        while True:
+            text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+            ready = {m.group(1).rsplit("/", 1)[-1]
+                     for m in re.finditer(r"Kernel pool of (\S+) is filled", text)}
+            if wanted <= ready:
+                return sorted(ready)
+            if self.proc is None or self.proc.poll() is not None:
+                raise ServiceError(f"voila stopped while preheating; see {self.log_file}")
+            if time.monotonic() > deadline:
+                raise ServiceError(f"dashboard kernels not ready within {timeout_s:.0f} s "
+                                   f"(ready: {sorted(ready)}); see {self.log_file}")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=0.5)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop Voila and every kernel it started; nothing is left behind."""
