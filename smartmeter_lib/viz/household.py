@@ -170,7 +170,8 @@ class Household:
         d.xaxis.axis_label = "Home (area: geohash 6)"
         for f in (c, d):
             f.y_range.start = 0
-            f.legend.location = "top_right"
+            f.add_layout(f.legend[0], "below")
+            f.legend.orientation = "horizontal"
         hint = ", ".join(esc(e) for e in self.examples[:3])
         intro = Div(text="<b>Find a household</b>: type a meter id and press Enter."
                     + (f" Meters reporting now include {hint}." if hint else ""))

@@ -138,15 +138,13 @@ class LondonLive:
         m = map_figure(f"Live load by area (geohash {self.precision}, kW)", map_bounds(None),
                        "map")
         r = m.patches("xs", "ys", source=self.cells, line_color="white", line_width=0.5,
-                      fill_alpha=0.85, fill_color={"field": "kw", "transform": self.mapper},
-                      legend_label="area (geohash cell)")
+                      fill_alpha=0.85, fill_color={"field": "kw", "transform": self.mapper})
         m.add_tools(HoverTool(renderers=[r], tooltips=[
             ("cell", "@cell"), ("homes reporting", "@homes"), ("load now", "@kw{0,0.0} kW"),
             ("same time yesterday", "@yesterday")]))
         m.add_layout(ColorBar(color_mapper=self.mapper, title="Load (kW)", width=12), "right")
         m.text("x", "y", "text", source=self.labels, text_font_size="7pt",
                text_align="center", text_baseline="middle", text_color="#222")
-        m.legend.location = "top_left"
         ts = figure(title="London total load, last hour", x_axis_type="datetime", width=760,
                     height=240, tools=TOOLS, name="total_plot")
         ts.line("t", "mw", source=self.total, line_width=2, legend_label="total load")

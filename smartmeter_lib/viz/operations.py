@@ -81,7 +81,8 @@ def alert_rows(alerts: list[Alert], now_ms: int) -> dict[str, list[Any]]:
 def theft_rows(alerts: list[Alert]) -> dict[str, list[Any]]:
     """Open suspected-theft alerts, most suspicious first, with their evidence."""
     out: dict[str, list[Any]] = {k: [] for k in (
-        "meter", "area", "score", "expected_kwh", "metered_kwh", "missing", "since")}
+        "meter", "area", "rule", "score", "expected_kwh", "metered_kwh", "missing", "other",
+        "since")}
     theft = [a for a in alerts if a.kind == AlertKind.SUSPECTED_THEFT and a.active]
     for a in sorted(theft, key=lambda a: -a.score):
         ev = a.evidence or {}
@@ -93,10 +94,14 @@ def theft_rows(alerts: list[Alert]) -> dict[str, list[Any]]:
             missing = float("nan")
         out["meter"].append(", ".join(a.meters))
         out["area"].append(a.area)
+        out["rule"].append(str(ev.get("rule", "")))
         out["score"].append(float(a.score))
         out["expected_kwh"].append(fmt_num(exp, ",.3f"))
         out["metered_kwh"].append(fmt_num(met, ",.3f"))
         out["missing"].append(fmt_num(100 * missing, ".0f", "%"))
+        out["other"].append(", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in sorted(ev.items())
+            if k not in ("rule", "expected_kwh", "metered_kwh")))
         out["since"].append(fmt_time(a.start_ms))
     return out
 
@@ -154,11 +159,12 @@ class Operations:
         m.legend.click_policy = "hide"
         alerts = _table(self.alerts, "alerts_table", [
             ("kind", "Kind"), ("area", "Area"), ("meters", "Meters affected"),
-            ("start", "Start"), ("duration", "Duration"), ("status", "Status")], 620, 300)
+            ("start", "Start"), ("duration", "Duration"), ("status", "Status")], 680, 300)
         theft = _table(self.theft, "theft_table", [
-            ("meter", "Meter"), ("area", "Area"), ("score", "Score"),
+            ("meter", "Meter"), ("area", "Area"), ("rule", "Rule"), ("score", "Score"),
             ("expected_kwh", "Expected kWh"), ("metered_kwh", "Metered kWh"),
-            ("missing", "Unmetered"), ("since", "Since")], 620, 200)
+            ("missing", "Unmetered"), ("other", "Other evidence"), ("since", "Since")],
+            680, 200)
         tl = figure(title="Restoration timeline (alert start to end; open ones run to now)",
                     x_axis_type="datetime", y_range=FactorRange(factors=["none yet"]),
                     width=1280, height=260, tools=TOOLS, name="timeline_plot")
@@ -167,7 +173,7 @@ class Operations:
         tl.add_tools(HoverTool(tooltips=[("alert", "@label"), ("kind", "@kind"),
                                          ("duration", "@duration"), ("status", "@status")]))
         time_axis(tl, "Alert (kind: area)")
-        tl.legend.location = "top_left"
+        tl.add_layout(tl.legend[0], "right")  # never over the bars
         self.timeline_plot = tl
         return column(self.kpis, row(m, column(Div(text="<b>Alerts</b>"), alerts,
                                                Div(text="<b>Suspected theft</b>"), theft)), tl)

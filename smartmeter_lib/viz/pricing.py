@@ -193,21 +193,20 @@ class Pricing:
         s.yaxis.axis_label = "Homes better off (%)"
         s.y_range.start, s.y_range.end = 0, 100
         s.xaxis.major_label_orientation = 0.5
-        s.legend.location = "top_right"
+        s.add_layout(s.legend[0], "below")  # bars reach 100%: the legend goes under
+        s.legend.orientation = "horizontal"
         self.share_plot = s
         m = map_figure(f"Load-shifting opportunity by area (geohash {PRECISION})",
                        map_bounds(self.meters), "map", width=640, height=480)
         r = m.patches("xs", "ys", source=self.cells, line_color="white", line_width=0.5,
                       fill_alpha=0.85,
-                      fill_color={"field": "peak_kwh", "transform": self.mapper},
-                      legend_label="area (geohash cell)")
+                      fill_color={"field": "peak_kwh", "transform": self.mapper})
         m.add_tools(HoverTool(renderers=[r], tooltips=[
             ("cell", "@cell"), ("homes studied", "@homes"),
             ("peak use per home", "@peak_kwh{0,0} kWh a year"),
             ("peak share", "@peak_share{0.0%}"), ("load now", "@kw_now")]))
         m.add_layout(ColorBar(color_mapper=self.mapper, width=12,
                               title="kWh a year in the 16-19 peak, per home"), "right")
-        m.legend.location = "top_left"
         return column(self.kpis, row(d, s), m)
 
     def apply(self, snap: Snapshot) -> None:

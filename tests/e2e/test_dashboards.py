@@ -10,6 +10,7 @@ serves the dashboards folder, as `smartmeter serve` does.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -38,7 +39,9 @@ from .conftest import BOKEH_STATE_JS
 HOMES = 150
 SPEEDUP = 60.0
 RUN_S = 4 * 3600  # event seconds the producer may send (bounded; the module ends sooner)
-FIRST_RENDER_S = 10.0
+#: the acceptance bound on the first render; SMARTMETER_E2E_FIRST_RENDER_S relaxes it on a
+#: machine shared with other heavy jobs (the measured figures are in docs/dashboards.md)
+FIRST_RENDER_S = float(os.environ.get("SMARTMETER_E2E_FIRST_RENDER_S") or 10.0)
 EVIL = "x'); DROP TABLE readings; --<script>alert(1)</script>"
 SCENARIO = {
     "name": "dashboards", "homes": HOMES, "seed": 11,
@@ -49,7 +52,8 @@ SCENARIO = {
         {"id": "out-short", "kind": "area_outage", "at": "3m", "duration": "6m", "cells": 1,
          "min_homes": 4, "last_gasp": 0.8, "lost": 0.2},
         {"id": "comms", "kind": "comms_loss", "at": "1m", "duration": "3h", "meters": 3},
-        {"id": "theft", "kind": "bypass", "at": "0s", "duration": "4h", "meters": 3,
+        {"id": "reversed", "kind": "reversed", "at": "4m", "duration": "3h", "meters": 2},
+        {"id": "theft", "kind": "bypass", "at": "60m", "duration": "3h", "meters": 3,
          "factor": [0.1, 0.3]},
     ],
 }
@@ -161,8 +165,12 @@ def _wait_changed(page: Any, name: str, prop: str, old: Any, timeout_ms: int = 3
         arg=[old, name, prop], timeout=timeout_ms)
 
 
-def _shot(page: Any, out: Path, stack: Stack, name: str) -> None:
+def _shot(page: Any, out: Path, stack: Stack, name: str, first_s: float | None = None
+          ) -> None:
     page.screenshot(path=str(out / f"dashboard_{name}_{stack.backend}.png"), full_page=True)
+    if first_s is not None:  # the figures, for the record
+        with open(out / "dashboards_first_render.tsv", "a") as f:
+            f.write(f"{name}\t{stack.backend}\t{first_s:.1f}\n")
 
 
 def _kpi(text: str, label: str) -> str:
@@ -178,7 +186,7 @@ def test_london_live(browser: Any, stack: Stack, test_output_dir: Path) -> None:
     _wait_changed(page, "total", "data.t", before["total"]["data"]["t"])
     _wait_changed(page, "kpis", "text", before["kpis"]["text"])
     after = page.evaluate(BOKEH_STATE_JS)
-    _shot(page, test_output_dir, stack, "london_live")
+    _shot(page, test_output_dir, stack, "london_live", first_s)
     cells = after["cells"]["data"]
     areas = stack.live.get_area_stats(5)
     assert areas is not None
@@ -216,7 +224,7 @@ def test_operations(browser: Any, stack: Stack, test_output_dir: Path) -> None:
     _wait_changed(page, "kpis", "text", before["kpis"]["text"])
     _wait_changed(page, "alerts", "data.duration", before["alerts"]["data"]["duration"])
     after = page.evaluate(BOKEH_STATE_JS)
-    _shot(page, test_output_dir, stack, "operations")
+    _shot(page, test_output_dir, stack, "operations", first_s)
     board = stack.live.get_alerts()
     open_cells = {a.area for a in board if a.kind == "AREA_OUTAGE" and a.active}
     assert open_cells, "no open area outage on the board"
@@ -229,6 +237,9 @@ def test_operations(browser: Any, stack: Stack, test_output_dir: Path) -> None:
     assert int(_kpi(k, "Customers off supply")) >= 4
     assert len(after["comms_meters"]["data"]["meter"]) >= 1
     assert len(after["timeline"]["data"]["label"]) >= 1
+    thefts = [a for a in board if a.kind == "SUSPECTED_THEFT" and a.active]
+    if thefts:  # a reversed meter is usually flagged by now; its evidence is listed
+        assert after["theft"]["data"]["meter"], "suspected theft on the board, not in the list"
     assert first_s <= FIRST_RENDER_S, f"first render took {first_s:.1f} s"
     assert dialogs == []
     page.close()
@@ -236,8 +247,9 @@ def test_operations(browser: Any, stack: Stack, test_output_dir: Path) -> None:
 
 def _search(page: Any, text: str) -> None:
     box = page.locator("input.bk-input").first
-    box.fill(text)
-    box.press("Enter")
+    box.wait_for(state="visible", timeout=90_000)
+    box.fill(text, timeout=60_000)
+    box.press("Enter", timeout=60_000)
 
 
 def test_household(browser: Any, stack: Stack, test_output_dir: Path) -> None:
@@ -250,7 +262,7 @@ def test_household(browser: Any, stack: Stack, test_output_dir: Path) -> None:
     _wait_changed(page, "power", "data.t", before["power"]["data"]["t"])
     _wait_changed(page, "kpis", "text", before["kpis"]["text"])
     after = page.evaluate(BOKEH_STATE_JS)
-    _shot(page, test_output_dir, stack, "household")
+    _shot(page, test_output_dir, stack, "household", first_s)
     assert f"<code id='meter-echo'>{meter}</code>" in after["message"]["text"]
     k = after["kpis"]["text"]
     now_kw = float(_kpi(k, "Power now").split()[0])
@@ -305,7 +317,7 @@ def test_pricing(browser: Any, stack: Stack, test_output_dir: Path) -> None:
     before = page.evaluate(BOKEH_STATE_JS)
     _wait_changed(page, "shift_cells", "data.kw_now", before["shift_cells"]["data"]["kw_now"])
     after = page.evaluate(BOKEH_STATE_JS)
-    _shot(page, test_output_dir, stack, "pricing")
+    _shot(page, test_output_dir, stack, "pricing", first_s)
     sav = after["savings"]["data"]
     assert "flat_cap_2025q3" not in sav["tariff"] and len(sav["tariff"]) >= 3
     for lo, mid, hi in zip(sav["p10"], sav["median"], sav["p90"], strict=True):
@@ -320,10 +332,9 @@ def test_pricing(browser: Any, stack: Stack, test_output_dir: Path) -> None:
     page.close()
 
 
-def test_serve_lists_the_four(stack: Stack) -> None:
-    import urllib.request
-
-    with urllib.request.urlopen(stack.server.url, timeout=30) as r:
-        body = r.read().decode()
+def test_serve_lists_the_four(browser: Any, stack: Stack) -> None:
+    page = browser.new_page()
+    page.goto(stack.server.url, timeout=60_000)  # Voila's landing page: the folder's notebooks
     for name in ("london_live", "operations", "household", "pricing"):
-        assert f"{name}.ipynb" in body
+        page.locator(f"a[href*='{name}.ipynb']").first.wait_for(timeout=60_000)
+    page.close()
