@@ -202,3 +202,36 @@ def test_pricing_study_shares_and_areas() -> None:
     assert list(view.savings_plot.y_range.factors) == a.tariffs["tariff"].tolist()[::-1]
     assert sorted(view.share.data["share"], reverse=True) == view.share.data["share"]
     assert pricing.analyse(frame.iloc[0:0], m, load_catalogue()) is None
+
+
+def test_serve_refuses_an_unknown_dashboard(capsys: pytest.CaptureFixture[str]) -> None:
+    from smartmeter_lib.cli import main
+
+    assert main(["serve", "--dashboard", "nope", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no dashboard 'nope'" in err
+    for name in ("household", "london_live", "operations", "pricing"):
+        assert name in err
+
+
+def test_kernels_get_the_stores_of_the_settings_and_preheat_is_awaited(tmp_path: Path) -> None:
+    from smartmeter_lib.config import build_settings
+    from smartmeter_lib.viz.serve import VoilaServer, dashboard_env, dashboards_dir
+
+    env = dashboard_env(build_settings(live="redis", history="cassandra",
+                                       redis_url="redis://h:1/0", cassandra_port=9999))
+    assert env["SMARTMETER_LIVE"] == "redis" and env["SMARTMETER_HISTORY"] == "cassandra"
+    assert env["SMARTMETER_REDIS_URL"] == "redis://h:1/0"
+    assert env["SMARTMETER_CASSANDRA_PORT"] == "9999"
+    assert not any("PASSWORD" in k for k in env)  # secrets are inherited, never copied
+    log = tmp_path / "voila.log"
+    server = VoilaServer(dashboards_dir(), "127.0.0.1", 1, {}, log, preheat=True)
+    log.write_text("".join(f"[Voila] Kernel pool of {n} is filled with 1 kernel(s)\n" for n in (
+        "london_live.ipynb", "operations.ipynb", "household.ipynb", "pricing.ipynb")))
+    assert server.wait_preheated(timeout_s=1) == [
+        "household.ipynb", "london_live.ipynb", "operations.ipynb", "pricing.ipynb"]
+    log.write_text("[Voila] Kernel pool of london_live.ipynb is filled with 1 kernel(s)\n")
+    from smartmeter_lib.errors import ServiceError
+
+    with pytest.raises(ServiceError, match="voila stopped while preheating"):
+        server.wait_preheated(timeout_s=1)  # not started: says so instead of waiting
