@@ -11,8 +11,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from smartmeter_lib.detect.outage import OutageDetector, OutageRules
@@ -39,25 +37,24 @@ class Detectors:
         self._closed: dict[str, Alert] = {}
 
     def step(self, events: ReadingBatch, accepted: ReadingBatch, rollups: Sequence[Rollup],
-             last_ts: npt.NDArray[np.int64],
-             now_ms: int | npt.NDArray[np.int64] | None) -> list[Alert]:
+             now_ms: int | None) -> list[Alert]:
         """Feed one processor step; return the alerts opened, changed or closed by it.
-        ``now_ms`` is the event clock: one for all meters, or one per meter (its partition's)."""
+        ``now_ms`` is the fleet's event clock (None before it is known)."""
         self.outage.on_events(events)
+        self.outage.observe(accepted)
         self.theft.observe(accepted)
         changed: list[Alert] = []
         for r in rollups:
             if r.resolution_s == 60:
                 changed += self.theft.on_rollup(r)
         if now_ms is not None:
-            changed += self.outage.tick(last_ts, now_ms)
+            changed += self.outage.tick(now_ms)
         for a in changed:
             if not a.active:
                 self._closed[a.alert_id] = a
         if now_ms is not None and self._closed:
-            newest = int(np.max(now_ms))
             for k in [k for k, a in self._closed.items()
-                      if (a.end_ms or 0) < newest - BOARD_KEEP_MS]:
+                      if (a.end_ms or 0) < now_ms - BOARD_KEEP_MS]:
                 del self._closed[k]
         return changed
 

@@ -42,7 +42,8 @@ class TheftRules:
     floor_kw: float = 0.005  # added before the log, so an idle home is not infinitely low
     window_min: int = 40  # the baseload is a low percentile of the minutes of this window
     percentile: float = 10.0
-    lag_min: int = 60  # ... compared with the baseload of the window this long before
+    history_min: int = 180  # ... compared with its lowest over this much history
+    gap_min: int = 30  # ... leaving out the most recent minutes (where a drop would be)
     drop_ratio: float = 0.55  # relative baseload below this share of before: a drop
     recover_ratio: float = 0.8
     sustain_min: int = 10
@@ -88,7 +89,7 @@ class TheftDetector:
         self.n_areas = len(cells) + 1
         self.cells6 = geo.truncate(meters.geohash, 6)
         self.kw_ring = np.full((n, r.window_min), np.nan, np.float32)  # minute power
-        self.rel_ring = np.full((n, r.lag_min + 1), np.nan, np.float32)  # relative baseload
+        self.rel_ring = np.full((n, r.history_min), np.nan, np.float32)  # relative baseload
         self.frozen_ref = np.full(n, np.nan)  # the level before the drop, while suspect
         self.low_run = np.zeros(n, np.int64)
         self.neg_run = np.zeros(n, np.int64)
@@ -150,8 +151,12 @@ class TheftDetector:
         lb = np.log(np.maximum(base, 0.0) + r.floor_kw)
         med = pd.Series(lb).groupby(self.area).median().reindex(range(self.n_areas))
         rel = lb - med.to_numpy()[self.area]
-        ref = self.rel_ring[:, (minute - r.lag_min) % (r.lag_min + 1)].astype(np.float64)
-        self.rel_ring[:, minute % (r.lag_min + 1)] = rel
+        self.rel_ring[:, minute % r.history_min] = rel
+        old = (minute - np.arange(r.gap_min, r.history_min)) % r.history_min
+        hist = self.rel_ring[:, old]
+        enough = np.isfinite(hist).sum(axis=1) >= (r.history_min - r.gap_min) // 2
+        ref = np.full(self.n, np.nan)
+        ref[enough] = np.nanmin(hist[enough], axis=1)
         suspect = np.isfinite(self.frozen_ref)
         level = np.where(suspect, self.frozen_ref, ref)
         drop = rel - level

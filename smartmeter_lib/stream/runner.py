@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from smartmeter_lib.adapters.base import Bus, HistoryStore, LiveStore, Message
@@ -89,7 +88,6 @@ class Processor:
         self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
         self._assigned_since: dict[int, float] = {}
         self._seen_alerts: set[str] = set()
-        self._partition_of = np.full(len(self.meters), -1, np.int64)  # learnt from messages
         self._consumer = bus.consumer([settings.topic_readings], group_id)
 
     # -- loop ----------------------------------------------------------------------------
@@ -124,8 +122,6 @@ class Processor:
             parts = np.fromiter((msgs[i].partition for i in decoded.index), np.int64,
                                 len(decoded.index))
             clock = self._event_clock(parts, decoded.batch.ts_ms)
-            idx = self.agg.meter_index(decoded.batch.meter_id)
-            self._partition_of[idx[idx >= 0]] = parts[idx >= 0]
             self._handle(self.agg.process(decoded.batch, clock))
         elif self._partition_max:
             self._handle(self.agg.process(ReadingBatch.empty(),
@@ -205,8 +201,8 @@ class Processor:
             self.history.write_events(meter_events_frame(res.events))
             self.stats.meter_events += len(res.events)
         a = self.agg
-        changed = self.detectors.step(res.events, res.accepted, res.rollups, a.last_ts,
-                                      self._meter_clock())
+        now = a.event_clock_ms if a.event_clock_ms is not None else a.max_event_ms
+        changed = self.detectors.step(res.events, res.accepted, res.rollups, now)
         if changed:
             self._publish_alerts(changed)
         for s in res.seconds:
@@ -214,16 +210,6 @@ class Processor:
             self.stats.live_seconds += 1
         if res.seconds:
             self._publish_live(res.seconds[-1], force=final)
-
-    def _meter_clock(self) -> npt.NDArray[np.int64] | None:
-        """Each meter's event clock: the newest event time of its partition (-1 unknown)."""
-        if not self._partition_max:
-            return None
-        top = max(self._partition_max)
-        clock = np.full(top + 2, -1, np.int64)
-        for p, (t, _) in self._partition_max.items():
-            clock[p] = t
-        return clock[self._partition_of]  # index -1 picks the last slot: unknown, -1
 
     def _publish_alerts(self, changed: list[Alert]) -> None:
         """Alerts that opened, changed or closed: to the alert topic (keyed by alert id),

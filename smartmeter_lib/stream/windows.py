@@ -98,10 +98,6 @@ class WindowedAggregator:
         self._windows: dict[int, dict[int, _Window]] = {r: {} for r in self.resolutions}
         self.counts = {"accepted": 0, "late": 0, "duplicates": 0, "unknown": 0, "future": 0}
 
-    def meter_index(self, meter_id: npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
-        """Positions of meters in the registry (-1 for unknown meters)."""
-        return np.asarray(self._index.get_indexer(pd.Index(meter_id)), dtype=np.intp)
-
     @property
     def watermark_ms(self) -> int | None:
         clock = self.event_clock_ms if self.event_clock_ms is not None else self.max_event_ms
