@@ -74,6 +74,7 @@ class VoilaServer:
         self.env = {**os.environ, **env, "BOKEH_RESOURCES": "inline"}
         self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     @property
     def url(self) -> str:
@@ -93,6 +94,8 @@ class VoilaServer:
             # dashboard renders without waiting for a kernel start and the notebook's imports
             cmd += ["--preheat_kernel=True", "--pool_size=1"]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        # the log is appended to: only what this run writes counts (wait_preheated)
+        self._log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         out = open(self.log_file, "ab")  # noqa: SIM115 (closed by the child's exit)
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -133,7 +136,11 @@ class VoilaServer:
         deadline = time.monotonic() + timeout_s
         ready: set[str] = set()
         while True:
-            text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+            text = ""
+            if self.log_file.exists():
+                with open(self.log_file, "rb") as f:
+                    f.seek(self._log_start)
+                    text = f.read().decode(errors="replace")
             ready = {m.group(1).rsplit("/", 1)[-1]
                      for m in re.finditer(r"Kernel pool of (\S+) is filled", text)}
             if wanted <= ready:
