@@ -23,6 +23,9 @@ _EPILOG = ("Targets (docs/detection.md): area outages precision and recall >= 0.
 @click.option("--homes", type=int, default=None, help="Override the scenario's homes.")
 @click.option("--duration", default=None, metavar="TIME",
               help="Override the scenario's duration (e.g. 90m).")
+@click.option("--batch-seconds", type=int, default=1, show_default=True,
+              help="Seconds of messages per micro-batch: 1 is a live feed; more runs faster "
+                   "but delays detection by up to that much.")
 @click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
               help="Also write the table (Markdown) to this file.")
 @click.option("--alerts", "alerts_path", type=click.Path(path_type=Path), default=None,
@@ -30,7 +33,8 @@ _EPILOG = ("Targets (docs/detection.md): area outages precision and recall >= 0.
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.pass_context
 def evaluate(ctx: click.Context, scenario_path: str, homes: int | None, duration: str | None,
-             out_path: Path | None, alerts_path: Path | None, as_json: bool) -> None:
+             batch_seconds: int, out_path: Path | None, alerts_path: Path | None,
+             as_json: bool) -> None:
     """Score outage, comms-loss, theft and stuck-meter detection against ground truth.
 
     Runs the scenario through the embedded pipeline (simulator -> memory bus -> processor
@@ -46,9 +50,12 @@ def evaluate(ctx: click.Context, scenario_path: str, homes: int | None, duration
     settings: Settings = ctx.obj["settings"]
     if homes is not None and homes < 1:
         raise ConfigError(f"--homes must be at least 1, got {homes}")
+    if batch_seconds < 1:
+        raise ConfigError(f"--batch-seconds must be at least 1, got {batch_seconds}")
     scenario = load_scenario(scenario_path)
     dur = parse_duration(duration, "--duration") if duration is not None else None
-    ev = run_evaluation(settings, scenario, homes=homes, duration_s=dur)
+    ev = run_evaluation(settings, scenario, homes=homes, duration_s=dur,
+                        batch_seconds=batch_seconds)
     text = format_table(ev)
     if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
