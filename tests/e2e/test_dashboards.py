@@ -324,9 +324,15 @@ def test_pricing(browser: Any, stack: Stack, test_output_dir: Path) -> None:
                                    _model("kpis") + ".text.includes('As of')")
     assert first_s <= FIRST_RENDER_S, f"first render took {first_s:.1f} s"
     # the study needs the first closed half-hour; at 60x that is within a minute
-    page.wait_for_function(_model("savings") + ".data.tariff.length > 0", timeout=90_000)
+    live_now = (_model("shift_cells") + ".data.kw_now.some(v => v !== 'n/a')")
+    page.wait_for_function("() => " + _model("savings") + ".data.tariff.length > 0 && "
+                           + live_now, timeout=90_000)
     before = page.evaluate(BOKEH_STATE_JS)
-    _wait_changed(page, "shift_cells", "data.kw_now", before["shift_cells"]["data"]["kw_now"])
+    # the live column changes (and still holds live values: wait for both, bounded)
+    page.wait_for_function(
+        "(old) => JSON.stringify(Array.from(" + _model("shift_cells") + ".data.kw_now)) "
+        "!== JSON.stringify(old) && " + live_now,
+        arg=before["shift_cells"]["data"]["kw_now"], timeout=30_000)
     after = page.evaluate(BOKEH_STATE_JS)
     _shot(page, test_output_dir, stack, "pricing", first_s)
     sav = after["savings"]["data"]
@@ -334,10 +340,10 @@ def test_pricing(browser: Any, stack: Stack, test_output_dir: Path) -> None:
     for lo, mid, hi in zip(sav["p10"], sav["median"], sav["p90"], strict=True):
         assert lo <= mid <= hi
     share = after["share_better"]["data"]
-    assert all(0 <= s <= 100 for s in share["share"])
+    assert all(0 <= s <= 100 for s in share["share"]), share
     assert sorted(share["tariff"]) == sorted(sav["tariff"])
     cells = after["shift_cells"]["data"]
     assert sum(cells["homes"]) == HOMES and all(len(c) == 5 for c in cells["cell"])
-    assert any(v != "n/a" for v in cells["kw_now"])
+    assert any(v != "n/a" for v in cells["kw_now"]), cells["kw_now"]
     assert dialogs == []
     page.close()
