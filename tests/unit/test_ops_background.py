@@ -19,6 +19,9 @@ def test_start_is_idempotent_and_stop_ends_it_with_sigint(tmp_path: Path) -> Non
     pid = bg.start("sleeper", [PY, "-c", "import time; print('up', flush=True); time.sleep(60)"])
     assert bg.start("sleeper", [PY, "-c", "raise SystemExit(1)"]) == pid  # left alone
     assert bg.pid_file("sleeper").exists() and bg.running() == ["sleeper"]
+    end = time.monotonic() + 20  # bounded: Python is up (and handles SIGINT) once it prints
+    while "up" not in bg.log_file("sleeper").read_text() and time.monotonic() < end:
+        time.sleep(0.05)
     assert bg.stop("sleeper", timeout_s=10) == "stopped"
     assert bg.pid("sleeper") is None and not bg.pid_file("sleeper").exists()
     assert group_pids(pid) == []
