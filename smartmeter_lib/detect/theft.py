@@ -46,7 +46,7 @@ class TheftRules:
     history_h: int = 24  # ... compared with its lowest over this much history (a day covers
     # a night of storage heating or EV charging, whose end is not a drop)
     min_history_min: int = 180  # ... of which at least this much is needed
-    slot_min: int = 15  # the history is kept as the lowest value of each slot
+    slot_min: int = 15  # the history is kept as the mean of each slot
     gap_slots: int = 2  # ... leaving out the most recent slots (where a drop would be)
     drop_ratio: float = 0.55  # relative baseload below this share of before: a drop
     recover_ratio: float = 0.8
@@ -94,7 +94,9 @@ class TheftDetector:
         self.cells6 = geo.truncate(meters.geohash, 6)
         self.kw_ring = np.full((n, r.window_min), np.nan, np.float32)  # minute power
         self.slots = r.history_h * 60 // r.slot_min
-        self.rel_slots = np.full((n, self.slots), np.nan, np.float32)  # lowest per slot
+        self.rel_slots = np.full((n, self.slots), np.nan, np.float32)  # mean per slot
+        self._slot_sum = np.zeros(n)
+        self._slot_n = np.zeros(n)
         self._slot: int | None = None
         self.exporter = np.zeros(n, bool)  # seen exporting in daylight: rooftop PV
         self.frozen_ref = np.full(n, np.nan)  # the level before the drop, while suspect
@@ -160,10 +162,15 @@ class TheftDetector:
         rel = lb - med.to_numpy()[self.area]
         slot = minute // r.slot_min
         if slot != self._slot:
-            self.rel_slots[:, slot % self.slots] = np.nan
+            self._slot_sum[:] = 0.0
+            self._slot_n[:] = 0.0
             self._slot = slot
-        cur = self.rel_slots[:, slot % self.slots]
-        self.rel_slots[:, slot % self.slots] = np.fmin(cur, rel)
+        ok = np.isfinite(rel)
+        self._slot_sum[ok] += rel[ok]
+        self._slot_n[ok] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.rel_slots[:, slot % self.slots] = np.where(
+                self._slot_n > 0, self._slot_sum / self._slot_n, np.nan)
         old = (slot - np.arange(r.gap_slots + 1, self.slots)) % self.slots
         hist = self.rel_slots[:, old]
         enough = np.isfinite(hist).sum(axis=1) >= r.min_history_min // r.slot_min
