@@ -33,7 +33,7 @@ from cassandra.cluster import (
 )
 from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import PreparedStatement
+from cassandra.query import PreparedStatement, tuple_factory
 
 from smartmeter_lib.adapters.cassandra_readings import ChunkStore
 from smartmeter_lib.adapters.rows import insight_json, insights_frame
@@ -113,9 +113,14 @@ class CassandraHistory:
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
             consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=30)
+        tuples = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=30,
+            row_factory=tuple_factory)
         self.cluster = Cluster(hosts, port=settings.cassandra_port, auth_provider=auth,
                                protocol_version=5, connect_timeout=15,
-                               execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+                               execution_profiles={EXEC_PROFILE_DEFAULT: profile,
+                                                   "tuples": tuples})
         try:
             self.session: Session = self.cluster.connect()
         except NoHostAvailable as err:
@@ -157,7 +162,7 @@ class CassandraHistory:
         }
         self._ps = {k: self.session.prepare(v) for k, v in q.items()}
         self._chunks = ChunkStore(self.session, self._ps["chunk_ins"], self._ps["chunk_sel"],
-                                  ks, self.concurrency)
+                                  ks, self.concurrency, profile="tuples")
 
     def _run(self, name: str, rows: Iterable[Sequence[Any]]) -> list[Any]:
         results = execute_concurrent_with_args(self.session, self._ps[name], list(rows),

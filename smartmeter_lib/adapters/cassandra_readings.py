@@ -30,7 +30,7 @@ from smartmeter_lib.adapters.chunks import (
     Chunk,
     Piece,
     decode_chunk,
-    encode_chunk,
+    encode_chunks,
     split_by_minute,
 )
 from smartmeter_lib.errors import BackendError, SmartmeterError
@@ -48,8 +48,15 @@ class ChunkStore:
     """Reads and writes ``reading_chunks`` through a cassandra-driver session."""
 
     def __init__(self, session: Any, insert: Any, select: Any, keyspace: str,
-                 concurrency: int = 64, cache_minutes: int = 3) -> None:
+                 concurrency: int = 64, cache_minutes: int = 3,
+                 profile: object = None) -> None:
+        """``profile``: the name of the execution profile to run with; best one returning
+        plain tuples (``cassandra.query.tuple_factory``: named tuples cost a class per
+        response)."""
         self.session, self.insert, self.select = session, insert, select
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT
+
+        self.profile = EXEC_PROFILE_DEFAULT if profile is None else profile
         self.keyspace = keyspace
         self.concurrency = concurrency
         self.cache_minutes = cache_minutes
@@ -64,19 +71,44 @@ class ChunkStore:
         if not pieces:
             return
         self._load_missing(pieces)
-        rows: list[tuple[str, dt.date, int, bytes]] = []
+        merged: list[Chunk] = []
         for p in pieces:
             held = self._cache.setdefault(p.minute, {})
             old = held.get(p.meter_id)
-            merged = p.chunk if old is None else old.merge(p.chunk)
-            held[p.meter_id] = merged
-            day, minute = divmod(p.minute, MINUTES_PER_DAY)
-            rows.append((p.meter_id, _date(day), minute, encode_chunk(merged)))
-        self._execute(self.insert, rows, "write of reading chunks")
-        self.writes += len(rows)
+            c = p.chunk if old is None else old.merge(p.chunk)
+            held[p.meter_id] = c
+            merged.append(c)
+        self._execute_many(self._statements(pieces, encode_chunks(merged)),
+                           "write of reading chunks")
+        self.writes += len(pieces)
         newest = max(self._cache)
         for m in [m for m in self._cache if m <= newest - self.cache_minutes]:
             del self._cache[m]
+
+    def _statements(self, pieces: list[Piece], blobs: list[bytes]) -> list[Any]:
+        """One statement per (meter, day) partition: a bound INSERT, or an UNLOGGED batch of
+        the partition's rows when a write holds several of its minutes (never across
+        partitions)."""
+        from cassandra.query import BatchStatement, BatchType
+
+        dates: dict[int, dt.date] = {}
+        out: list[Any] = []
+        key: tuple[str, int] | None = None
+        batch: Any = None
+        for p, blob in zip(pieces, blobs, strict=True):
+            day, minute = divmod(p.minute, MINUTES_PER_DAY)
+            date = dates.get(day) or dates.setdefault(day, _date(day))
+            bound = self.insert.bind((p.meter_id, date, minute, blob))
+            if (p.meter_id, day) == key:  # pieces come sorted by meter, then minute
+                if batch is None:
+                    batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+                    batch.add(out[-1])
+                    out[-1] = batch
+                batch.add(bound)
+            else:
+                key, batch = (p.meter_id, day), None
+                out.append(bound)
+        return out
 
     def _load_missing(self, pieces: list[Piece]) -> None:
         """Read the stored chunks of the (meter, minute)s not in the cache, into the cache."""
@@ -94,10 +126,10 @@ class ChunkStore:
         self.reads += len(args)
         for (meter, day), rows in zip(keys, results, strict=True):
             wanted = set(want[(meter, day)])
-            for r in rows:
-                if r.minute in wanted:
-                    self._cache.setdefault(day * MINUTES_PER_DAY + r.minute, {})[meter] = \
-                        self._decode(r.chunk, meter, day, r.minute)
+            for minute, blob in rows:
+                if minute in wanted:
+                    self._cache.setdefault(day * MINUTES_PER_DAY + minute, {})[meter] = \
+                        self._decode(blob, meter, day, minute)
             for minute in wanted:  # nothing stored yet: an empty chunk, so no second read
                 self._cache.setdefault(day * MINUTES_PER_DAY + minute, {}).setdefault(
                     meter, _EMPTY)
@@ -114,9 +146,9 @@ class ChunkStore:
         for (_, date, _, _), rows in zip(args, self._execute(self.select, args,
                                                             "read of readings"), strict=True):
             day = (date - dt.date(1970, 1, 1)).days
-            for r in rows:
-                c = self._decode(r.chunk, meter_id, day, r.minute)
-                t = (day * MINUTES_PER_DAY + r.minute) * MINUTE_MS + c.offset_ms
+            for minute, blob in rows:
+                c = self._decode(blob, meter_id, day, minute)
+                t = (day * MINUTES_PER_DAY + minute) * MINUTE_MS + c.offset_ms
                 sel = (t >= start_ms) & (t < end_ms)
                 ts.append(t[sel])
                 kwh.append(c.kwh[sel])
@@ -136,12 +168,23 @@ class ChunkStore:
             raise BackendError(f"reading chunk of meter {meter} at {_date(day)} minute "
                                f"{minute} in {self.keyspace}.reading_chunks: {err}") from err
 
+    def _execute_many(self, statements: list[Any], what: str) -> None:
+        from cassandra.concurrent import execute_concurrent
+
+        results = execute_concurrent(self.session, [(st, ()) for st in statements],
+                                     concurrency=self.concurrency, raise_on_first_error=False,
+                                     execution_profile=self.profile)
+        for ok, res in results:
+            if not ok:
+                raise BackendError(f"Cassandra {what} in keyspace {self.keyspace}: {res}")
+
     def _execute(self, statement: Any, args: Sequence[Sequence[Any]], what: str) -> list[Any]:
         from cassandra.concurrent import execute_concurrent_with_args
 
         results = execute_concurrent_with_args(self.session, statement, list(args),
                                                concurrency=self.concurrency,
-                                               raise_on_first_error=False)
+                                               raise_on_first_error=False,
+                                               execution_profile=self.profile)
         out = []
         for ok, res in results:
             if not ok:

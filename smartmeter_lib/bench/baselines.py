@@ -104,7 +104,7 @@ def prototype(settings: Settings, readings: int, homes: int = 1000,
 
     def insert(m: Any) -> None:
         d = json.loads(m.value())
-        h.session.execute(ins, (d["meter_id"], _dt(d["ts"]), d["kwh"]))
+        h.session.execute(ins, (_dt(d["ts"]), d["meter_id"], d["kwh"]))
 
     t0 = time.monotonic()
     producer = threading.Thread(target=produce, name="bench-prototype-producer", daemon=True)

@@ -55,9 +55,9 @@ def _print(figures: dict[str, Any]) -> None:
               help="Seconds the lag must stay bounded.")
 @click.option("--warmup", type=float, default=20.0, show_default=True,
               help="Seconds before the window starts.")
-@click.option("--flush-interval", type=float, default=30.0, show_default=True,
+@click.option("--flush-interval", type=float, default=15.0, show_default=True,
               help="Processors write raw readings and commit every this many seconds.")
-@click.option("--lateness", type=float, default=0.0, show_default=True,
+@click.option("--lateness", type=float, default=1.0, show_default=True,
               help="Allowed lateness (s) of the processors' windows; a live second is shown "
                    "once the watermark passes it, so this adds to the latency.")
 @click.option("--keep-services", is_flag=True, help="Leave the services running afterwards.")

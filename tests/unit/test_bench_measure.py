@@ -27,7 +27,7 @@ def test_percentile_is_nearest_rank_an_observed_value() -> None:
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([0.2, 5.0], 99) == 5.0  # two samples: p99 is the slower one
     assert percentile([], 50) is None
-    with pytest.raises(ValueError, match="0..100"):
+    with pytest.raises(ValueError, match=r"0\.\.100"):
         percentile([1.0], 101)
 
 

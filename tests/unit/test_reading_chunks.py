@@ -9,6 +9,7 @@ from smartmeter_lib.adapters.chunks import (
     Chunk,
     decode_chunk,
     encode_chunk,
+    encode_chunks,
     main,
     split_by_minute,
 )
@@ -99,3 +100,20 @@ def test_the_command_line_decoder_prints_readings(capsys: pytest.CaptureFixture[
     assert capsys.readouterr().out.splitlines() == [
         "offset_ms,kwh,interval_s,kind", "0,0.5000000,1,0", "1000,0.2500000,1,0"]
     assert main([]) == 2
+
+
+def test_encoding_many_chunks_at_once_gives_the_same_bytes_as_one_by_one() -> None:
+    fleet = HouseholdFleet(50, seed=5)
+    start = T0 // 1000 + 30  # half a minute: chunks of 30 readings, then the next minute
+    batches = [fleet.readings(start + k) for k in range(45)]
+
+    def cat(name: str) -> np.ndarray:
+        return np.concatenate([getattr(b, name) for b in batches])
+
+    chunks = [p.chunk for p in split_by_minute(cat("meter_id"), cat("ts_ms"), cat("kwh"),
+                                               cat("interval_s"), cat("kind"))]
+    chunks.insert(3, Chunk.build([0, 1_500], [0.1, -0.2], [1, 30], [0, 1]))  # irregular
+    chunks.append(Chunk.build(np.arange(200) * 250, np.full(200, 1e-3), np.ones(200),
+                              np.zeros(200)))  # 200 readings: a two-byte count
+    assert encode_chunks(chunks) == [encode_chunk(c) for c in chunks]
+    assert [len(decode_chunk(b)) for b in encode_chunks(chunks)] == [len(c) for c in chunks]
