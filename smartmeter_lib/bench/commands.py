@@ -46,16 +46,16 @@ def _print(figures: dict[str, Any]) -> None:
               help="Shift every service port by this much (e.g. 4000: Kafka on 13092..).")
 @click.option("--producers", type=int, default=3, show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True, help="Processor processes.")
-@click.option("--start-homes", type=int, default=12_500, show_default=True,
+@click.option("--start-homes", type=int, default=5_000, show_default=True,
               help="First fleet size of the ramp; it doubles while sustainable, then bisects.")
 @click.option("--max-homes", type=int, default=100_000, show_default=True)
-@click.option("--max-trials", type=int, default=5, show_default=True,
+@click.option("--max-trials", type=int, default=4, show_default=True,
               help="Bound on the ramp's trials (each takes about warm-up + window + 1 min).")
 @click.option("--window", type=float, default=60.0, show_default=True,
               help="Seconds the lag must stay bounded.")
 @click.option("--warmup", type=float, default=20.0, show_default=True,
               help="Seconds before the window starts.")
-@click.option("--flush-interval", type=float, default=15.0, show_default=True,
+@click.option("--flush-interval", type=float, default=30.0, show_default=True,
               help="Processors write raw readings and commit every this many seconds.")
 @click.option("--lateness", type=float, default=1.0, show_default=True,
               help="Allowed lateness (s) of the processors' windows; a live second is shown "

@@ -27,19 +27,19 @@ class SuiteOptions:
     port_offset: int = 0
     producers: int = 3
     workers: int = 2
-    start_homes: int = 12_500
+    start_homes: int = 5_000
     max_homes: int = 100_000
-    max_trials: int = 5
-    resolution: int = 5_000
+    max_trials: int = 4
+    resolution: int = 2_500
     warmup_s: float = 20.0
     window_s: float = 60.0
     lag_bound_s: float = 30.0  #: lag allowed beyond one flush interval's worth
-    flush_interval_s: float = 15.0
+    flush_interval_s: float = 30.0
     lateness_s: float = 1.0
-    prototype_readings: int = 20_000
-    raw_kafka_messages: int = 500_000
+    prototype_readings: int = 10_000
+    raw_kafka_messages: int = 300_000
     storage_homes: int = 10_000
-    storage_minutes: int = 10
+    storage_minutes: int = 5
     keep_services: bool = False
 
 
