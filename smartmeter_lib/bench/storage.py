@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from smartmeter_lib.config import Settings
@@ -69,16 +68,7 @@ def write_fleet(settings: Settings, homes: int, minutes: int, flush_s: int,
             "merge_reads": reads}
 
 
-def prototype_rows_bytes_estimate(n: int) -> int:
-    """Bytes of ``n`` readings in the wire format (24 each): the raw size they come in as."""
-    return int(n) * 24
-
-
 def bytes_summary(total: int, data: int, sstables: int, readings: int) -> dict[str, Any]:
     return {"table_bytes": total, "data_db_bytes": data, "sstables": sstables,
             "bytes_per_reading": round(total / max(1, readings), 3),
             "data_bytes_per_reading": round(data / max(1, readings), 3)}
-
-
-def expected_readings(homes: int, minutes: int) -> int:
-    return int(np.int64(homes) * minutes * 60)

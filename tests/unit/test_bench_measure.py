@@ -111,3 +111,22 @@ def test_ratios_come_from_the_same_run_and_tolerate_missing_figures() -> None:
     assert ratios(out) == {"stack_vs_prototype": 20.0, "raw_kafka_vs_stack": 5.0,
                            "raw_kafka_vs_prototype": 100.0}
     assert ratios({"prototype": {"readings_per_s": 1_500}})["stack_vs_prototype"] is None
+
+
+def test_table_bytes_count_sstable_files_of_the_table_only(tmp_path: Path) -> None:
+    from smartmeter_lib.bench.storage import bytes_summary, table_dir_bytes
+    from smartmeter_lib.errors import SmartmeterError
+
+    t = tmp_path / "ks1" / "reading_chunks-0123abcd"
+    t.mkdir(parents=True)
+    (t / "nb-1-big-Data.db").write_bytes(b"x" * 1000)
+    (t / "nb-1-big-Index.db").write_bytes(b"x" * 100)
+    (t / "nb-2-big-Data.db").write_bytes(b"x" * 500)
+    (t / "snapshots").mkdir()  # a directory: not counted
+    (tmp_path / "ks1" / "rollups-99").mkdir()
+    (tmp_path / "ks1" / "rollups-99" / "nb-1-big-Data.db").write_bytes(b"x" * 7)
+    assert table_dir_bytes(tmp_path, "ks1", "reading_chunks") == (1600, 1500, 2)
+    s = bytes_summary(1600, 1500, 2, readings=1000)
+    assert s["bytes_per_reading"] == 1.6 and s["data_bytes_per_reading"] == 1.5
+    with pytest.raises(SmartmeterError, match="no keyspace directory"):
+        table_dir_bytes(tmp_path, "missing", "reading_chunks")
