@@ -40,7 +40,7 @@ def _print(figures: dict[str, Any]) -> None:
 
 
 @click.command("bench-stack")
-@click.option("--base-dir", type=click.Path(path_type=Path), default=Path("/tmp/sm-bench"),
+@click.option("--base-dir", type=click.Path(path_type=Path), default=Path("/tmp/smartmeter-bench"),
               show_default=True, help="Where the benchmark's own services keep data and logs.")
 @click.option("--port-offset", type=int, default=0, show_default=True,
               help="Shift every service port by this much (e.g. 4000: Kafka on 13092..).")
