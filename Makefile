@@ -43,9 +43,17 @@ lint: install  ## ruff and mypy
 	$(VENV)/bin/ruff check smartmeter_lib tests
 	$(VENV)/bin/mypy smartmeter_lib
 
-bench: install  ## measure throughput and memory; figures go into docs/benchmarks.md
+BENCH_DIR ?= /tmp/smartmeter-bench
+BENCH_PORT_OFFSET ?= 0
+BENCH_ARGS ?=
+
+bench: install system-deps  ## measure: embedded pipeline, then the real stack (own services); see docs/benchmarks.md
+	@echo "machine: $$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $$(free -g | awk '/Mem:/{print $$2}') GiB; load average: $$(cut -d' ' -f1-3 /proc/loadavg)"
 	$(VENV)/bin/smartmeter bench --homes 10000 --seconds 60
 	$(VENV)/bin/smartmeter bench --homes 100000 --seconds 20
+	$(VENV)/bin/smartmeter bench-stack --base-dir $(BENCH_DIR) --port-offset $(BENCH_PORT_OFFSET) \
+		--output $(BENCH_DIR)/bench-stack.json $(BENCH_ARGS)
+	@echo "load average at the end: $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 services: install system-deps  ## start local Kafka (3 brokers), Cassandra and Redis
 	$(VENV)/bin/smartmeter services up

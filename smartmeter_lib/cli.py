@@ -110,6 +110,7 @@ def bench(ctx: click.Context, homes: int | None, seconds: int, as_json: bool) ->
 
 
 def _register() -> None:
+    from smartmeter_lib.bench.commands import bench_stack
     from smartmeter_lib.detect.commands import evaluate
     from smartmeter_lib.insights.commands import tariffs
     from smartmeter_lib.ops.commands import health
@@ -121,7 +122,7 @@ def _register() -> None:
     if "check" not in services.commands:
         services.add_command(check)
     for cmd in (services, topics, schema, run, process, serve, simulate, replay, export,
-                tariffs, evaluate, health):
+                tariffs, evaluate, health, bench_stack):
         if cmd.name not in cli.commands:
             cli.add_command(cmd)
 

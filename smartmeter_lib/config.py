@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         5.0, ge=0, le=3600, description="How late (event time) a reading may arrive."
     )
     batch_max: int = Field(50_000, ge=1, description="Largest micro-batch the processor takes.")
+    flush_interval_s: float = Field(
+        5.0, gt=0, le=600, description="How often a processor writes raw readings to history "
+        "and then commits its offsets (longer: fewer, larger history writes; more to re-read "
+        "after a crash).")
 
     # the dashboards
     host: str = Field("127.0.0.1", description="Address Voila binds to.")

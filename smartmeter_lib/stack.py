@@ -136,7 +136,8 @@ def _processor_main(settings: Settings, worker: int, stop: Any, idle_exit_s: flo
     logging.basicConfig(level=settings.log_level,
                         format=f"%(asctime)s %(levelname)-7s processor-{worker}: %(message)s")
     bus, history, live = open_bus(settings), open_history(settings), open_live(settings)
-    proc = Processor(settings, bus, history, live)
+    proc = Processor(settings, bus, history, live,
+                     flush_interval_s=settings.flush_interval_s)
     stats = proc.run(stop=_Flag(stop), idle_exit_s=idle_exit_s)  # type: ignore[arg-type]
     proc.close()
     for x in (bus, history, live):

@@ -2,9 +2,11 @@
 
 Data model (documented in docs/data-contracts.md):
 
-- ``readings`` partitioned by ``(meter_id, day)``: one day of one meter per partition, about
-  86,400 rows at 1 Hz, so no partition is hot (the prototype keyed a table by timestamp alone,
-  which put every home into one partition each second).
+- ``reading_chunks`` partitioned by ``(meter_id, day)``: one row per meter per minute holding
+  that minute's readings as a compact blob (:mod:`smartmeter_lib.adapters.chunks`), 1,440 rows
+  per partition, so no partition is hot (the prototype keyed a table by timestamp alone, which
+  put every home into one partition each second). Merging is in
+  :mod:`smartmeter_lib.adapters.cassandra_readings`.
 - ``rollups`` partitioned by ``(meter_id, resolution_s, month)``.
 - ``meters``: the registry.
 
@@ -29,10 +31,11 @@ from cassandra.cluster import (
     NoHostAvailable,
     Session,
 )
-from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.query import PreparedStatement, tuple_factory
 
+from smartmeter_lib.adapters.cassandra_readings import ChunkStore
 from smartmeter_lib.adapters.rows import insight_json, insights_frame
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import BackendError
@@ -52,10 +55,10 @@ def schema_statements(keyspace: str, replication: int = 1) -> list[str]:
         f"{{'class': 'SimpleStrategy', 'replication_factor': {int(replication)}}}",
         f"CREATE TABLE IF NOT EXISTS {ks}.meters (meter_id text PRIMARY KEY, lat double, "
         "lon double, geohash text)",
-        f"CREATE TABLE IF NOT EXISTS {ks}.readings (meter_id text, day date, ts timestamp, "
-        "kwh double, interval_s int, kind tinyint, PRIMARY KEY ((meter_id, day), ts)) "
-        "WITH CLUSTERING ORDER BY (ts ASC) AND compression = "
-        "{'class': 'ZstdCompressor'} AND compaction = {'class': "
+        f"CREATE TABLE IF NOT EXISTS {ks}.reading_chunks (meter_id text, day date, "
+        "minute smallint, chunk blob, PRIMARY KEY ((meter_id, day), minute)) "
+        "WITH CLUSTERING ORDER BY (minute ASC) AND compression = "
+        "{'class': 'ZstdCompressor', 'chunk_length_in_kb': 64} AND compaction = {'class': "
         "'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', "
         "'compaction_window_size': 1}",
         f"CREATE TABLE IF NOT EXISTS {ks}.rollups (meter_id text, resolution_s int, month int, "
@@ -112,9 +115,14 @@ class CassandraHistory:
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
             consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=30)
+        tuples = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=30,
+            row_factory=tuple_factory)
         self.cluster = Cluster(hosts, port=settings.cassandra_port, auth_provider=auth,
                                protocol_version=5, connect_timeout=15,
-                               execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+                               execution_profiles={EXEC_PROFILE_DEFAULT: profile,
+                                                   "tuples": tuples})
         try:
             self.session: Session = self.cluster.connect()
         except NoHostAvailable as err:
@@ -131,10 +139,10 @@ class CassandraHistory:
         q = {
             "meter_ins": f"INSERT INTO {ks}.meters (meter_id, lat, lon, geohash) VALUES (?,?,?,?)",
             "meters": f"SELECT meter_id, lat, lon, geohash FROM {ks}.meters",
-            "read_ins": f"INSERT INTO {ks}.readings (meter_id, day, ts, kwh, interval_s, kind) "
-                        "VALUES (?,?,?,?,?,?)",
-            "read_sel": f"SELECT ts, kwh, interval_s, kind FROM {ks}.readings WHERE meter_id=? "
-                        "AND day=? AND ts>=? AND ts<?",
+            "chunk_ins": f"INSERT INTO {ks}.reading_chunks (meter_id, day, minute, chunk) "
+                         "VALUES (?,?,?,?)",
+            "chunk_sel": f"SELECT minute, chunk FROM {ks}.reading_chunks WHERE meter_id=? "
+                         "AND day=? AND minute>=? AND minute<=?",
             "roll_ins": f"INSERT INTO {ks}.rollups (meter_id, resolution_s, month, window_start, "
                         "kwh, readings) VALUES (?,?,?,?,?,?)",
             "roll_sel": f"SELECT window_start, kwh, readings FROM {ks}.rollups WHERE meter_id=? "
@@ -159,6 +167,8 @@ class CassandraHistory:
                       "ts>=? AND ts<?",
         }
         self._ps = {k: self.session.prepare(v) for k, v in q.items()}
+        self._chunks = ChunkStore(self.session, self._ps["chunk_ins"], self._ps["chunk_sel"],
+                                  ks, self.concurrency, profile="tuples")
 
     def _run(self, name: str, rows: Iterable[Sequence[Any]]) -> list[Any]:
         results = execute_concurrent_with_args(self.session, self._ps[name], list(rows),
@@ -185,55 +195,13 @@ class CassandraHistory:
 
     # -- readings ------------------------------------------------------------------------
     def write_readings(self, batch: ReadingBatch) -> None:
-        """UNLOGGED batches, each within one (meter, day) partition (never across
-        partitions), executed concurrently: a few statements per meter per flush."""
-        if len(batch) == 0:
-            return
-        day = batch.ts_ms // DAY_MS
-        order = np.lexsort((batch.ts_ms, day, pd.factorize(batch.meter_id)[0]))
-        mids = batch.meter_id[order].tolist()
-        days = day[order].tolist()
-        ts = batch.ts_ms[order].tolist()
-        kwh = batch.kwh[order].tolist()
-        iv = batch.interval_s[order].tolist()
-        kind = batch.kind[order].tolist()
-        ps = self._ps["read_ins"]
-        statements: list[BatchStatement] = []
-        current: BatchStatement | None = None
-        key: tuple[str, int] | None = None
-        size = 0
-        for j in range(len(ts)):
-            k2 = (mids[j], days[j])
-            if k2 != key or size >= 100:
-                current = BatchStatement(batch_type=BatchType.UNLOGGED)
-                statements.append(current)
-                key, size = k2, 0
-            assert current is not None
-            current.add(ps, (mids[j], _day(ts[j]), _EPOCH + dt.timedelta(milliseconds=ts[j]),
-                             kwh[j], iv[j], kind[j]))
-            size += 1
-        results = execute_concurrent(self.session, [(st, ()) for st in statements],
-                                     concurrency=self.concurrency, raise_on_first_error=False)
-        for ok, res in results:
-            if not ok:
-                raise BackendError(f"Cassandra write of readings to {self.keyspace}: {res}")
+        """Merge ``batch`` into the per-minute chunks and write each touched chunk whole.
+
+        See :mod:`smartmeter_lib.adapters.cassandra_readings` for how (idempotent)."""
+        self._chunks.write(batch)
 
     def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
-        days = range(start_ms // DAY_MS, (max(start_ms, end_ms - 1)) // DAY_MS + 1)
-        epoch = dt.datetime(1970, 1, 1)
-        lo = epoch + dt.timedelta(milliseconds=start_ms)
-        hi = epoch + dt.timedelta(milliseconds=end_ms)
-        args = [(meter_id, _day(d * DAY_MS), lo, hi) for d in days]
-        ts, kwh, iv, kind = [], [], [], []
-        for res in self._run("read_sel", args):
-            for r in res:
-                ts.append(int((r.ts - epoch).total_seconds() * 1000))
-                kwh.append(r.kwh)
-                iv.append(r.interval_s)
-                kind.append(r.kind)
-        return ReadingBatch(np.array([meter_id] * len(ts), dtype=object), np.array(ts, np.int64),
-                            np.array(kwh, np.float64), np.array(iv, np.uint16),
-                            np.array(kind, np.uint8))
+        return self._chunks.read(meter_id, start_ms, end_ms)
 
     # -- rollups -------------------------------------------------------------------------
     def write_rollups(self, rollup: Rollup) -> None:

@@ -80,6 +80,9 @@ class KafkaBus:
             self._producer = Producer({
                 **self._conf, "client.id": self._client_id,
                 "acks": "all", "enable.idempotence": True,
+                # a Python callback per delivered message costs as much as producing it:
+                # report failures only (they still raise, see _raise_delivery_errors)
+                "delivery.report.only.error": True,
                 "partitioner": "murmur2_random",  # the Java clients' partitioner
                 "linger.ms": 20, "batch.num.messages": 10000,
                 "compression.type": "lz4",

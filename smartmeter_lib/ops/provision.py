@@ -164,7 +164,7 @@ def expected_tables(keyspace: str) -> list[str]:
     """The tables ``schema create`` makes.
 
     >>> expected_tables("ks")[:3]
-    ['meters', 'readings', 'rollups']
+    ['meters', 'reading_chunks', 'rollups']
     """
     from smartmeter_lib.adapters.cassandra_history import schema_statements
 

@@ -121,7 +121,7 @@ def test_03_create_schema(ctx: Ctx) -> None:
     try:
         rows = h.session.execute("SELECT table_name FROM system_schema.tables WHERE "
                                  "keyspace_name=%s", (ctx.names["cassandra_keyspace"],))
-        assert {"meters", "readings", "rollups", "events"} <= {r.table_name for r in rows}
+        assert {"meters", "reading_chunks", "rollups", "events"} <= {r.table_name for r in rows}
     finally:
         h.close()
 

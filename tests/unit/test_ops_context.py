@@ -59,8 +59,8 @@ def test_producers_cover_bands_and_bad_counts_fail_before_any_server(tmp_path: P
 
 
 def test_expected_tables() -> None:
-    assert expected_tables("k") == ["meters", "readings", "rollups", "area_rollups",
-                                    "area_cells", "insights", "events"]
+    assert expected_tables("k") == ["meters", "reading_chunks", "rollups", "area_rollups",
+                                    "area_cells", "insights", "events", "checkpoints"]
 
 
 def test_health_command_refuses_a_bad_interval(capsys: pytest.CaptureFixture[str]) -> None:

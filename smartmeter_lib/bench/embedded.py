@@ -1,30 +1,23 @@
-"""Benchmarks (``make bench``), never part of ``make test``."""
+"""The embedded pipeline's throughput: readings/s through simulate, process and sinks."""
 
 from __future__ import annotations
 
-import platform
 import resource
 import tempfile
 import threading
 import time
 from typing import Any
 
-import psutil
-
+from smartmeter_lib.bench.measure import load_average, machine
 from smartmeter_lib.config import Settings
 from smartmeter_lib.demo import EmbeddedPipeline
-
-
-def machine() -> dict[str, Any]:
-    return {"python": platform.python_version(), "cpu": platform.processor() or
-            platform.machine(), "cores": psutil.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1)}
 
 
 def bench_embedded(settings: Settings, seconds: int) -> dict[str, Any]:
     """Readings/s through the embedded pipeline (producer unpaced, processor, sinks)."""
     with tempfile.TemporaryDirectory(prefix="smartmeter-bench-") as tmp:
         s = settings.with_overrides(data_dir=tmp)
+        load_start = load_average()
         pipe = EmbeddedPipeline(s, speedup=0.0, start_s=int(time.time()) - seconds - 60)
         total = s.homes * seconds
         t0 = time.perf_counter()
@@ -44,5 +37,5 @@ def bench_embedded(settings: Settings, seconds: int) -> dict[str, Any]:
         "realtime_factor": round(seconds / wall, 1),
         "rollup_rows": st.rollups_written, "readings_stored": st.readings_stored,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        **machine(),
+        **machine(), "load_average_start": load_start,
     }
