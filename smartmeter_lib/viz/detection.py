@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import pandas as pd
@@ -63,7 +64,7 @@ def outage_timeline(alerts: Sequence[Alert], labels: pd.DataFrame,
         top = max(values) + 1.0
         edges = [top * k / 10 for k in range(11)]
         counts = [sum(1 for v in values if lo <= v < hi or (hi == top and v == top))
-                  for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+                  for lo, hi in itertools.pairwise(edges)]
         h.quad(top=counts, bottom=0, left=edges[:-1], right=edges[1:], color="#1f77b4",
                legend_label="outages")
     return column(p, h)

@@ -38,7 +38,7 @@ def test_outage_analysis_notebook_scores_the_scenario(test_output_dir: Path) -> 
 
 def test_outage_analysis_on_the_real_stack_needs_labels(test_output_dir: Path) -> None:
     out = test_output_dir / "02_outage_analysis.real.ipynb"
-    with pytest.raises(pm.PapermillExecutionError, match="labels file .* not found"):
+    with pytest.raises(pm.PapermillExecutionError, match=r"labels file .* not found"):
         pm.execute_notebook(str(NOTEBOOK), str(out), cwd=str(NOTEBOOK.parent),
                             kernel_name="python3", parameters={"stack": "real"},
                             progress_bar=False)
