@@ -41,14 +41,14 @@ LONDON_LAT, LONDON_LON = 51.5, -0.12
 @dataclass(frozen=True)
 class TheftRules:
     floor_kw: float = 0.005  # added before the log, so an idle home is not infinitely low
-    window_min: int = 40  # the baseload is a low percentile of the minutes of this window
+    window_min: int = 30  # the baseload is a low percentile of the minutes of this window
     percentile: float = 10.0
     history_h: int = 24  # ... compared with its lowest over this much history (a day covers
     # a night of storage heating or EV charging, whose end is not a drop)
     min_history_min: int = 180  # ... of which at least this much is needed
     slot_min: int = 15  # the history is kept as the mean of each slot
     gap_slots: int = 2  # ... leaving out the most recent slots (where a drop would be)
-    drop_ratio: float = 0.55  # relative baseload below this share of before: a drop
+    drop_ratio: float = 0.6  # relative baseload below this share of its floor: a drop
     recover_ratio: float = 0.8
     sustain_min: int = 10
     min_readings: int = 30  # a minute with fewer readings is skipped
