@@ -51,6 +51,8 @@ bench: install system-deps  ## measure: embedded pipeline, then the real stack (
 	@echo "machine: $$(nproc) cores, $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $$(free -g | awk '/Mem:/{print $$2}') GiB; load average: $$(cut -d' ' -f1-3 /proc/loadavg)"
 	$(VENV)/bin/smartmeter bench --homes 10000 --seconds 60
 	$(VENV)/bin/smartmeter bench --homes 100000 --seconds 20
+	$(VENV)/bin/smartmeter bench --processor --homes 10000 --seconds 60
+	$(VENV)/bin/smartmeter bench --processor --homes 100000 --seconds 20
 	$(VENV)/bin/smartmeter bench-stack --base-dir $(BENCH_DIR) --port-offset $(BENCH_PORT_OFFSET) \
 		--output $(BENCH_DIR)/bench-stack.json $(BENCH_ARGS)
 	@echo "load average at the end: $$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -89,19 +89,28 @@ def demo(ctx: click.Context, homes: int | None, port: int | None, duration: floa
 @click.option("--homes", type=int, default=None, help="Homes in the fleet [default: 10000].")
 @click.option("--seconds", type=int, default=60, show_default=True,
               help="Seconds of event time to push through.")
+@click.option("--processor", "processor_only", is_flag=True,
+              help="Measure the processor alone: the readings are on the bus first, and the "
+                   "figure is readings per CPU-second of its thread (one core), with its "
+                   "memory per meter.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_context
-def bench(ctx: click.Context, homes: int | None, seconds: int, as_json: bool) -> None:
+def bench(ctx: click.Context, homes: int | None, seconds: int, processor_only: bool,
+          as_json: bool) -> None:
     """Measure the embedded pipeline: readings/s through simulate, process and the sinks.
 
     The producer runs as fast as it can (no real-time pacing) while the processor consumes
-    in parallel, writing the live store and history under a temporary --data-dir.
+    in parallel, writing the live store and history under a temporary --data-dir. With
+    --processor, only the processor is timed.
     """
     from smartmeter_lib.bench import bench_embedded
+    from smartmeter_lib.bench.processor import bench_processor
 
     if seconds < 1:
         raise ConfigError(f"--seconds must be at least 1, got {seconds}")
-    figures = bench_embedded(_settings(ctx, homes=homes), seconds)
+    settings = _settings(ctx, homes=homes)
+    figures = (bench_processor(settings, seconds) if processor_only
+               else bench_embedded(settings, seconds))
     if as_json:
         click.echo(json.dumps(figures, indent=2))
     else:
