@@ -76,6 +76,7 @@ class OutageDetector:
         self.seen_ms = np.full(self.n, -1, np.int64)  # newest reading
         self.gap_from = np.full(self.n, -1, np.int64)  # the reading before the latest gap
         self.gap_to = np.full(self.n, -1, np.int64)  # ... and the one after it
+        self.outage_end = np.full(self.n, -1, np.int64)  # when its last area outage ended
         self.outages: dict[int, _Open] = {}  # cell code -> open outage
         self.comms: dict[int, _Open] = {}  # meter index -> open comms loss
         self.raised = {AlertKind.AREA_OUTAGE: 0, AlertKind.COMMS_LOSS: 0}
@@ -126,9 +127,12 @@ class OutageDetector:
         gasped = (self.gasp_ms >= 0) & (self.gasp_ms <= now_ms) & (self.gasp_ms >= before)
         return still | was | gasped, before
 
-    def tick(self, now_ms: int) -> list[Alert]:
-        """Evaluate every meter at ``now_ms``; return the alerts opened, changed or closed."""
+    def tick(self, clock_ms: int) -> list[Alert]:
+        """Evaluate every meter at the event clock; return the alerts opened, changed or
+        closed. The clock's own second may still be arriving, so meters are judged at the
+        second before it."""
         r = self.rules
+        now_ms = clock_ms - 1000
         silent, before = self.silence_at(now_ms)
         known = self.seen_ms >= 0
         alive = known & (now_ms - before <= r.alive_window_s * 1000)
@@ -194,6 +198,7 @@ class OutageDetector:
                     o.back_ms.setdefault(m, t)
             if len(o.back_ms) >= self.rules.restore_share * len(o.members):
                 end = int(np.median(list(o.back_ms.values())))
+                self.outage_end[o.members] = now_ms
                 o.alert = replace(o.alert, end_ms=max(end, o.alert.start_ms), evidence={
                     **o.alert.evidence, "restored": len(o.back_ms),
                     "duration_s": (max(end, o.alert.start_ms) - o.alert.start_ms) / 1000})
@@ -211,7 +216,9 @@ class OutageDetector:
                 changed.append(replace(o.alert, end_ms=end, evidence={
                     **o.alert.evidence, "duration_s": (end - o.alert.start_ms) / 1000}))
                 del self.comms[m]
-        long_silent = silent & (now_ms - before > self.rules.comms_after_s * 1000)
+        # a meter still off when its area's outage closed gets the full wait again
+        since = np.maximum(before, self.outage_end)
+        long_silent = silent & (now_ms - since > self.rules.comms_after_s * 1000)
         in_outage = np.zeros(len(self.cells), bool)
         in_outage[list(self.outages)] = True
         for m in np.flatnonzero(long_silent & ~in_outage[self.codes]).tolist():
