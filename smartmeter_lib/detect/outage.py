@@ -77,6 +77,7 @@ class OutageDetector:
         self.gap_from = np.full(self.n, -1, np.int64)  # the reading before the latest gap
         self.gap_to = np.full(self.n, -1, np.int64)  # ... and the one after it
         self.outage_end = np.full(self.n, -1, np.int64)  # when its last area outage ended
+        self._clock = -1
         self.outages: dict[int, _Open] = {}  # cell code -> open outage
         self.comms: dict[int, _Open] = {}  # meter index -> open comms loss
         self.raised = {AlertKind.AREA_OUTAGE: 0, AlertKind.COMMS_LOSS: 0}
@@ -133,6 +134,7 @@ class OutageDetector:
         second before it."""
         r = self.rules
         now_ms = clock_ms - 1000
+        self._clock = clock_ms  # alerts say they were raised at the clock, not a second earlier
         silent, before = self.silence_at(now_ms)
         known = self.seen_ms >= 0
         alive = known & (now_ms - before <= r.alive_window_s * 1000)
@@ -171,7 +173,7 @@ class OutageDetector:
             cell = str(self.cells[c])
             alert = Alert(alert_id(AlertKind.AREA_OUTAGE, cell, start), AlertKind.AREA_OUTAGE,
                           cell, tuple(self.meters.meter_id[members]), start, None, 1.0, {},
-                          detected_ms=now_ms)
+                          detected_ms=self._clock)
             o = _Open(alert, members)
             o.alert = replace(alert, evidence=self._evidence(c, o))
             self.outages[c] = o
@@ -229,7 +231,8 @@ class OutageDetector:
             mid = str(self.meters.meter_id[m])
             alert = Alert(alert_id(AlertKind.COMMS_LOSS, mid, start), AlertKind.COMMS_LOSS,
                           cell, (mid,), start, None, 1.0,
-                          {"silent_s": (now_ms - int(before[m])) / 1000}, detected_ms=now_ms)
+                          {"silent_s": (now_ms - int(before[m])) / 1000},
+                          detected_ms=self._clock)
             self.comms[m] = _Open(alert, np.array([m]))
             self.raised[AlertKind.COMMS_LOSS] += 1
             changed.append(alert)
