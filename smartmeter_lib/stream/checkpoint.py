@@ -78,14 +78,17 @@ def import_state(agg: WindowedAggregator, outage: OutageDetector, blob: bytes,
     idx = pos[known].astype(np.intp)
     max_ev, clock, closed = (int(v) for v in z["clocks"])
 
-    def later(a: int | None, b: int) -> int | None:
+    def pick(a: int | None, b: int, f: Any) -> int | None:
         if b < 0:
             return a
-        return b if a is None else max(a, b)
+        return b if a is None else int(f(a, b))
 
-    agg.max_event_ms = later(agg.max_event_ms, max_ev)
-    agg.event_clock_ms = later(agg.event_clock_ms, clock)
-    agg.closed_until_ms = later(agg.closed_until_ms, closed)
+    # The restored windows stay open until the partition has caught up: the clock and the
+    # closed boundary go back to the partition's (if this processor is ahead of it), so its
+    # messages after the committed offset are not late and its windows close complete.
+    agg.max_event_ms = pick(agg.max_event_ms, max_ev, max)
+    agg.event_clock_ms = pick(agg.event_clock_ms, clock, min)
+    agg.closed_until_ms = pick(agg.closed_until_ms, closed, min)
     agg.last_ts[idx] = z["last_ts"][known]
     agg.last_kw[idx] = z["last_kw"][known]
     agg.kwh_total[idx] = z["kwh_total"][known]
