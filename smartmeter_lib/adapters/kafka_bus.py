@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from smartmeter_lib.adapters.base import Message
@@ -33,7 +33,25 @@ def client_config(settings: Settings) -> dict[str, Any]:
         conf["sasl.username"] = settings.kafka_sasl_username
     if settings.kafka_sasl_password is not None:
         conf["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        for key, path in (("ssl.ca.location", settings.kafka_ssl_ca_location),
+                          ("ssl.certificate.location", settings.kafka_ssl_certificate_location),
+                          ("ssl.key.location", settings.kafka_ssl_key_location)):
+            if path is not None:
+                conf[key] = str(path)
+        if settings.kafka_ssl_key_password is not None:
+            conf["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
+        conf["ssl.endpoint.identification.algorithm"] = (
+            "https" if settings.kafka_ssl_check_hostname else "none")
     return conf
+
+
+_SECRET_KEYS = ("sasl.password", "ssl.key.password")
+
+
+def redacted(conf: dict[str, Any]) -> dict[str, Any]:
+    """``conf`` with its secrets masked, for logs and error messages."""
+    return {k: ("***" if k in _SECRET_KEYS else v) for k, v in conf.items()}
 
 
 class KafkaBus:
@@ -141,6 +159,13 @@ _REBALANCE_CODES = {
 }
 
 
+_TRANSIENT_CODES = {
+    KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError._MSG_TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
+}
+
+
 class KafkaConsumer:
     """A consumer-group member; offsets are committed only by :meth:`commit`."""
 
@@ -165,6 +190,11 @@ class KafkaConsumer:
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
+                if err.retriable() or err.code() in _TRANSIENT_CODES:
+                    # a broker went away or leadership moved: the client fails over by itself
+                    log.warning("consuming %s [%s] for group %r: %s (transient; retrying)",
+                                m.topic(), m.partition(), self.group_id, err.str())
+                    continue
                 raise BackendError(f"consuming {m.topic()} [{m.partition()}] for group "
                                    f"{self.group_id!r}: {err.str()}")
             out.append(Message(m.topic(), m.partition(), m.offset(), m.key(), m.value()))
@@ -172,11 +202,16 @@ class KafkaConsumer:
             self._dirty = True
         return out
 
-    def commit(self) -> None:
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
         if not self._dirty:
             return
         try:
-            self._c.commit(asynchronous=False)
+            if offsets is None:
+                self._c.commit(asynchronous=False)
+            elif offsets:
+                self._c.commit(offsets=[TopicPartition(t, p, off)
+                                        for (t, p), off in sorted(offsets.items())],
+                               asynchronous=False)
         except KafkaException as err:
             code = err.args[0].code()
             if code == KafkaError._NO_OFFSET:

@@ -24,6 +24,9 @@ from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import SmartmeterError
 from smartmeter_lib.model import Kind, MeterInfo, ReadingBatch
 from smartmeter_lib.stream.profiles import ProfileKeeper
+from smartmeter_lib.stream.recovery import MINUTE_MS, Recovery
+from smartmeter_lib.stream.sinks import resilient
+from smartmeter_lib.stream.validate import Limits, screen
 from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggregator
 
 log = logging.getLogger(__name__)
@@ -63,7 +66,8 @@ class Processor:
                  meters: MeterInfo | None = None, group_id: str = "smartmeter-processor",
                  flush_interval_s: float = 5.0, store_readings: bool = True) -> None:
         self.settings = settings
-        self.bus, self.history, self.live = bus, history, live
+        self.bus = bus
+        self.history, self.live = resilient(history, live, settings)  # retry / skip on failure
         self.meters = meters if meters is not None else history.meters()
         if len(self.meters) == 0:
             log.warning("processor: the meter registry is empty; every reading will be "
@@ -84,6 +88,8 @@ class Processor:
         self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
         self._assigned_since: dict[int, float] = {}
         self._consumer = bus.consumer([settings.topic_readings], group_id)
+        self.limits = Limits.from_settings(settings)
+        self.recovery = Recovery(self.meters.meter_id, settings.topic_readings)
 
     # -- loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, duration_s: float | None = None,
@@ -111,7 +117,10 @@ class Processor:
         msgs = self._consumer.poll_batch(self.settings.batch_max, timeout_s)
         if msgs:
             self.stats.messages_in += len(msgs)
-            decoded = decode_batch([m.key for m in msgs], [m.value for m in msgs])
+            keys, values = [m.key for m in msgs], [m.value for m in msgs]
+            decoded = screen(decode_batch(keys, values), keys, values, self.limits)
+            self.recovery.assigned(self._consumer.assignment())
+            self.recovery.observe(msgs, decoded.index, decoded.batch)
             for r in decoded.rejects:
                 self._dead_letter(msgs[r.index], r.reason)
             clock = self._event_clock(msgs, decoded.index, decoded.batch.ts_ms)
@@ -176,13 +185,13 @@ class Processor:
             # keeps it, so no reading is lost (the raw write is an idempotent upsert)
             self._pending.append(res.late)
         for name, rows in (("late", res.late), ("unknown meter", res.unknown),
-                           ("timestamp in the future", res.future)):
+                           ("timestamp in the future", res.future),
+                           ("duplicate", res.dup_rows)):
             if len(rows):
                 self._dead_letter_rows(rows, name)
-        if res.duplicates:
-            self.stats.reject("duplicate", res.duplicates)
         new_half_hours = 0
         for r in res.rollups:
+            r = self.recovery.settle(r, self.history, self._write_pending)
             self.history.write_rollups(r)
             self.stats.rollups_written += len(r)
             new_half_hours += self.profiles.add(r)
@@ -252,13 +261,18 @@ class Processor:
             "rejected": int(sum(self.stats.rejected.values())),
         })
 
-    def _flush_and_commit(self) -> None:
+    def _write_pending(self) -> None:
         if self._pending:
             batch = ReadingBatch.concat(self._pending)
             self.history.write_readings(batch)
             self.stats.readings_stored += len(batch)
             self._pending = []
-        self._consumer.commit()
+
+    def _flush_and_commit(self) -> None:
+        self._write_pending()
+        # never past a reading of a minute still open (a successor re-reads it whole)
+        self._consumer.commit(self.recovery.commit_offsets(
+            self.agg.open_window_starts(MINUTE_MS // 1000), self._consumer.assignment()))
         self.stats.commits += 1
         self._last_flush = time.monotonic()
 

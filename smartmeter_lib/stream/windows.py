@@ -50,6 +50,7 @@ class StepResult:
     unknown: ReadingBatch = field(default_factory=ReadingBatch.empty)
     events: ReadingBatch = field(default_factory=ReadingBatch.empty)
     duplicates: int = 0
+    dup_rows: ReadingBatch = field(default_factory=ReadingBatch.empty)  #: the duplicates
     seconds: list[LiveSecond] = field(default_factory=list)
     rollups: list[Rollup] = field(default_factory=list)
     area_rollups: list[AreaRollup] = field(default_factory=list)
@@ -133,7 +134,7 @@ class WindowedAggregator:
                                              batch.take(late))
         ok = ~(unknown | future | late)
         b, idx = batch.take(ok), idx[ok]
-        b, idx, dups = self._dedupe(b, idx)
+        b, idx, dups, res.dup_rows = self._dedupe(b, idx)
         res.accepted, res.duplicates = b, dups
         for k, v in (("accepted", len(b)), ("late", int(late.sum())), ("duplicates", dups),
                      ("unknown", int(unknown.sum())), ("future", int(future.sum()))):
@@ -152,10 +153,14 @@ class WindowedAggregator:
         return res
 
     # -- internals -----------------------------------------------------------------------
+    def open_window_starts(self, resolution_s: int) -> list[int]:
+        """Start times (ms) of the windows of ``resolution_s`` still open."""
+        return list(self._windows.get(int(resolution_s), {}))
+
     def _dedupe(self, b: ReadingBatch, idx: npt.NDArray[np.intp]) -> tuple[
-            ReadingBatch, npt.NDArray[np.intp], int]:
+            ReadingBatch, npt.NDArray[np.intp], int, ReadingBatch]:
         if len(b) == 0:
-            return b, idx, 0
+            return b, idx, 0, ReadingBatch.empty()
         base = int(b.ts_ms.min())
         key = (b.ts_ms - base) * self.n + idx
         _, first = np.unique(key, return_index=True)
@@ -168,9 +173,11 @@ class WindowedAggregator:
                 m = sec == s
                 keep[m] &= w.seen_ts[idx[m]] != b.ts_ms[m]
         dups = int(len(b) - keep.sum())
+        dup_rows = ReadingBatch.empty()
         if dups:
+            dup_rows = b.take(~keep)
             b, idx = b.take(keep), idx[keep]
-        return b, idx, dups
+        return b, idx, dups, dup_rows
 
     def _accumulate(self, b: ReadingBatch, idx: npt.NDArray[np.intp]) -> None:
         kw = b.power_kw()
