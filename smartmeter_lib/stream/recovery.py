@@ -58,7 +58,9 @@ class Recovery:
         self._epochs = 0
         self._held: dict[int, dict[int, int]] = {}  # partition -> minute -> smallest offset
         self._next: dict[int, int] = {}  # partition -> offset after the last one read
+        self._closed_at: dict[int, int | None] = {}  # partition -> closed windows at takeover
         self.recomputed = 0  # meter-windows completed from history
+        self.repaired = 0  # closed meter-windows rewritten after a takeover
 
     # -- reading ---------------------------------------------------------------------------
     def assigned(self, assignment: Iterable[tuple[str, int]]) -> None:
@@ -71,13 +73,22 @@ class Recovery:
             del self._epoch[p]
             self._held.pop(p, None)
             self._next.pop(p, None)
+            self._closed_at.pop(p, None)
 
     def observe(self, msgs: Sequence[Message], index: npt.NDArray[np.intp],
-                batch: ReadingBatch) -> None:
+                batch: ReadingBatch, closed_until_ms: int | None = None) -> None:
         """``batch`` was decoded from ``msgs[index]``: record read positions, what holds each
-        partition's commit back, and when this member began reading each meter."""
+        partition's commit back, and when this member began reading each meter.
+        ``closed_until_ms``: the windows this member has closed already."""
+        from_start: set[int] = set()
         for m in msgs:
-            if m.topic == self.topic and m.offset + 1 > self._next.get(m.partition, -1):
+            if m.topic != self.topic:
+                continue
+            if m.partition not in self._next:  # the first message of this ownership
+                self._closed_at[m.partition] = closed_until_ms
+                if m.offset == 0:
+                    from_start.add(m.partition)  # it sees the whole partition
+            if m.offset + 1 > self._next.get(m.partition, -1):
                 self._next[m.partition] = m.offset + 1
         if len(batch) == 0:
             return
@@ -107,6 +118,8 @@ class Recovery:
             np.minimum.at(self.since, m, ts[new])
             self._meter_epoch[m] = epoch[new]
             self._meter_part[m] = parts[new]
+            whole = np.isin(parts[new], list(from_start))
+            self.since[m[whole]] = np.iinfo(np.int64).min  # nothing came before: not uncertain
 
     # -- committing ------------------------------------------------------------------------
     def commit_offsets(self, open_minutes: Iterable[int],
@@ -163,15 +176,62 @@ class Recovery:
         return Rollup(r, rollup.meter_id, rollup.window_start_ms, kwh, count)
 
 
+    def repair_late(self, late: ReadingBatch, open_starts: Callable[[int], Iterable[int]],
+                    history: HistoryStore, write_pending: Callable[[], None]) -> None:
+        """Readings re-read after a takeover (from before this member took the partition
+        over) arrive behind windows it has closed already: they are stored raw, and here
+        the closed rollups they belong to are rewritten from history; the open ones are
+        completed from history when they close."""
+        if len(late) == 0:
+            return
+        idx = self._index.get_indexer(pd.Index(late.meter_id))
+        ok = idx >= 0
+        idx, ts = idx[ok], late.ts_ms[ok]
+        parts = self._meter_part[idx]
+        cut = np.array([_or_min(self._closed_at.get(int(p))) for p in parts], np.int64)
+        re_read = ts < cut
+        if not re_read.any():
+            return  # genuinely late: the windows stand as they were written
+        idx, ts = idx[re_read], ts[re_read]
+        np.maximum.at(self.since, idx, ts + 1)  # its windows still open: completed at close
+        write_pending()
+        t0, done = time.monotonic(), 0
+        for r in (60, 1800, 86400):
+            span = r * 1000
+            still = set(open_starts(r))
+            pairs = pd.DataFrame({"i": idx, "w": ts // span * span}).drop_duplicates()
+            for w in np.unique(pairs["w"].to_numpy()).tolist():
+                if w in still:
+                    continue
+                sel = pairs["i"].to_numpy()[pairs["w"].to_numpy() == w]
+                ids = self._index[sel].to_numpy(dtype=object)
+                k, c = _from_history(history, r, ids.tolist(), w)
+                has = c > 0
+                if has.any():
+                    history.write_rollups(Rollup(r, ids[has], np.full(int(has.sum()), w,
+                                                                       np.int64), k[has], c[has]))
+                    done += int(has.sum())
+        if done:
+            self.repaired += done
+            log.info("%d closed rollups rewritten from history for readings re-read after a "
+                     "takeover (%.1f s)", done, time.monotonic() - t0)
+
+
+def _or_min(v: int | None) -> int:
+    return np.iinfo(np.int64).min if v is None else int(v)
+
+
 def _from_history(history: HistoryStore, r: int, meter_ids: list[str], ws: int) -> tuple[
         npt.NDArray[np.float64], npt.NDArray[np.int32]]:
     end = ws + r * 1000
     kwh = np.zeros(len(meter_ids))
     count = np.zeros(len(meter_ids), np.int32)
     lower = LOWER.get(r)
-    if lower is None:  # from the raw readings
-        for j, m in enumerate(meter_ids):
-            b = history.read_readings(m, ws, end)
+    if lower is None:  # from the raw readings (concurrently where the store can)
+        many = getattr(history, "read_readings_many", None)
+        batches = (many(meter_ids, ws, end) if many is not None
+                   else [history.read_readings(m, ws, end) for m in meter_ids])
+        for j, b in enumerate(batches):
             fits = b.interval_s <= r
             kwh[j], count[j] = float(b.kwh[fits].sum()), int(fits.sum())
         return kwh, count

@@ -120,7 +120,7 @@ class Processor:
             keys, values = [m.key for m in msgs], [m.value for m in msgs]
             decoded = screen(decode_batch(keys, values), keys, values, self.limits)
             self.recovery.assigned(self._consumer.assignment())
-            self.recovery.observe(msgs, decoded.index, decoded.batch)
+            self.recovery.observe(msgs, decoded.index, decoded.batch, self.agg.closed_until_ms)
             for r in decoded.rejects:
                 self._dead_letter(msgs[r.index], r.reason)
             clock = self._event_clock(msgs, decoded.index, decoded.batch.ts_ms)
@@ -197,6 +197,8 @@ class Processor:
             new_half_hours += self.profiles.add(r)
         if new_half_hours:
             self._refresh_insights(wait=final)
+        self.recovery.repair_late(res.late, self.agg.open_window_starts, self.history,
+                                  self._write_pending)
         for ar in res.area_rollups:
             self.history.write_area_rollups(ar)
         if len(res.events):
