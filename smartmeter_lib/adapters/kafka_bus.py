@@ -181,6 +181,7 @@ class KafkaConsumer:
         })
         self._c.subscribe(topics)
         self._dirty = False
+        self._committed: dict[tuple[str, int], int] = {}
 
     def poll_batch(self, max_messages: int, timeout_s: float) -> list[Message]:
         msgs = self._c.consume(num_messages=max_messages, timeout=timeout_s)
@@ -203,7 +204,11 @@ class KafkaConsumer:
         return out
 
     def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
-        if not self._dirty:
+        if offsets is not None:  # only what moved since the last commit
+            offsets = {tp: o for tp, o in offsets.items() if self._committed.get(tp) != o}
+            if not offsets:
+                return
+        elif not self._dirty:
             return
         try:
             if offsets is None:
@@ -225,6 +230,8 @@ class KafkaConsumer:
                 return
             raise BackendError(f"commit failed for group {self.group_id!r}: "
                                f"{err.args[0].str()}") from err
+        if offsets:
+            self._committed.update(offsets)
         self._dirty = False
 
     def assignment(self) -> list[tuple[str, int]]:

@@ -78,8 +78,10 @@ def _producer_child(settings: Settings, part: int, parts: int, first_s: int, bur
 def _processor_child(settings: Settings, name: str, group: str, stop: Any, idle_exit_s: float,
                      out: Any) -> None:
     from smartmeter_lib.adapters import open_bus, open_history, open_live
+    from smartmeter_lib.stream import runner
     from smartmeter_lib.stream.runner import Processor
 
+    runner.IDLE_BEFORE_FIRST_S = 120.0  # a loaded machine may take long to join the group
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)-7s {name}: %(message)s")
     bus, history, live = open_bus(settings), open_history(settings), open_live(settings)
@@ -137,10 +139,21 @@ class Run:
         p.join(timeout=30)
         self.note(f"SIGKILL {name} (pid {p.pid})")
 
-    def at(self, t: float, action: Callable[[], None]) -> threading.Thread:
-        """Run ``action`` ``t`` seconds after the run started, in a thread."""
+    def when(self, produced: float, action: Callable[[], None],
+             also: Callable[[], bool] | None = None) -> threading.Thread:
+        """Run ``action`` in a thread once the producers have sent ``produced`` (a fraction)
+        of the readings and ``also()`` holds (both waited for, bounded)."""
+        def ready() -> bool:
+            return (end_offsets(self.settings) >= produced * HOMES * SECONDS
+                    and (also is None or also()))
+
         def go() -> None:
-            threading.Event().wait(max(0.0, self.wall0 + t - time.monotonic()))
+            deadline = time.monotonic() + 240
+            while not ready():
+                if time.monotonic() > deadline:
+                    self.note(f"gave up waiting for {produced:.0%} produced")
+                    return
+                threading.Event().wait(0.5)
             action()
         th = threading.Thread(target=go, daemon=True)
         th.start()
@@ -149,9 +162,9 @@ class Run:
     def wait(self, budget_s: float = 400.0) -> None:
         """Until every process that was not killed has reported and exited (bounded)."""
         deadline = time.monotonic() + budget_s
-        while any(p.is_alive() for p in self.procs.values()):
+        while any(p.is_alive() for p in list(self.procs.values())):
             if time.monotonic() > deadline:
-                for p in self.procs.values():
+                for p in list(self.procs.values()):
                     if p.is_alive():
                         p.kill()
                 raise AssertionError(f"the run did not finish in {budget_s:.0f} s: "
@@ -165,7 +178,7 @@ class Run:
                 self.results.append(self.out.get(timeout=0.5))
             except queue.Empty:
                 break
-        for name, p in self.procs.items():
+        for name, p in list(self.procs.items()):
             p.join(timeout=30)
             assert p.exitcode in (0, -signal.SIGKILL), f"{name} exited with {p.exitcode}"
 
@@ -320,11 +333,14 @@ def test_broker_sigkilled_and_restarted_mid_run(run: Run, services: ServicesConf
     run.processor("processor-1")
     run.producer(0)
     run.producer(1)
-    t1 = run.at(15, kill_broker)
-    t2 = run.at(30, restart_broker)
+    def kill_then_restart() -> None:
+        kill_broker()
+        threading.Event().wait(15)  # down for 15 s while the producers go on
+        restart_broker()
+
+    t1 = run.when(0.25, kill_then_restart)
     run.wait()
-    t1.join(5)
-    t2.join(120)
+    t1.join(120)
     assert killed and len(run.events) == 2, run.events
     assert kafka.broker_count() == 3
     c = count_check(run.settings, run)
@@ -346,10 +362,12 @@ def test_processor_sigkilled_and_restarted_resumes_from_committed_offsets(
         run.processor("processor-0-restarted", idle_exit_s=25)
         run.note("started processor-0-restarted")
 
-    th = run.at(50, kill_and_restart)  # after the first minute closed (lateness 20 s)
+    # once a minute has closed and its offsets are committed (lateness 20 s)
+    th = run.when(0.5, kill_and_restart,
+                  also=lambda: sum(o > 0 for o in committed(run.settings, run.group)) >= 3)
     run.wait()
     th.join(5)
-    assert sum(o > 0 for o in seen["at_kill"]) >= 3, "offsets were committed before the kill"
+    assert sum(o > 0 for o in seen["at_kill"]) >= 3, f"offsets committed before the kill: {seen}"
     c = count_check(run.settings, run)
     restarted = [r for r in run.processor_results() if r[1] == "processor-0-restarted"]
     assert restarted and restarted[0][2] > 0, "the restarted processor read messages"
@@ -364,14 +382,15 @@ def test_group_rebalances_when_a_worker_joins_and_leaves(run: Run) -> None:
     run.processor("processor-0")
     run.producer(0)
     run.producer(1)
-    run.at(15, lambda: (run.processor("processor-1", idle_exit_s=25),
-                        run.note("processor-1 joins")))
+    t1 = run.when(0.2, lambda: (run.processor("processor-1", idle_exit_s=25),
+                                run.note("processor-1 joins")))
 
     def leave() -> None:
         run.stops["processor-0"].set()
         run.note("processor-0 leaves (stop)")
 
-    th = run.at(38, leave)
+    th = run.when(0.6, leave)
+    t1.join(300)
     run.wait()
     th.join(5)
     res = {r[1]: r for r in run.processor_results()}
@@ -413,7 +432,7 @@ def test_redis_restarted_live_state_rebuilt_within_60_s(run: Run,
     run.processor("processor-1")
     run.producer(0)
     run.producer(1)
-    th = run.at(20, restart_redis)
+    th = run.when(0.3, restart_redis)
     run.wait()
     th.join(70)
     assert "s" in rebuilt and rebuilt["s"] < 60, run.events
@@ -444,7 +463,7 @@ def test_cassandra_unavailable_30_s_processors_back_off_then_catch_up(
     run.processor("processor-1")
     run.producer(0)
     run.producer(1)
-    th = run.at(15, outage)
+    th = run.when(0.2, outage)
     run.wait()
     th.join(60)
     err = capfd.readouterr().err
@@ -462,10 +481,11 @@ def test_producer_restarted_no_gaps_no_duplicates(run: Run) -> None:
     run.processor("processor-1")
     run.producer(0)
     run.producer(1)
+    started: list[float] = []
 
     def restart() -> None:
         run.kill("producer-0")
-        elapsed = int(time.monotonic() - run.wall0)
+        elapsed = int(time.monotonic() - started[0])
         # a restarted producer resumes from its last checkpoint, a few seconds back (what
         # it cannot know was delivered); it sends the overlap at once, then keeps pace
         resume = max(0, elapsed - 6)
@@ -473,7 +493,9 @@ def test_producer_restarted_no_gaps_no_duplicates(run: Run) -> None:
                      name="producer-0-restarted")
         run.note(f"restarted producer-0 from event second {resume}")
 
-    th = run.at(20, restart)
+    # the producers pace one event second per wall second from their first message
+    run.when(1 / SECONDS, lambda: started.append(time.monotonic() - 1)).join(300)
+    th = run.when(0.35, restart)
     run.wait()
     th.join(5)
     in_topic = end_offsets(run.settings)
