@@ -55,7 +55,7 @@ def test_a_history_write_failing_past_the_timeout_raises_with_the_cause() -> Non
     waits: list[float] = []
     h = RetryingHistory(Flaky(failures=100), Backoff(1, 2, 5),  # type: ignore[arg-type]
                         wait=waits.append)
-    with pytest.raises(BackendError, match="write_readings failed .* NoHostAvailable"):
+    with pytest.raises(BackendError, match=r"write_readings failed .* NoHostAvailable"):
         h.write_readings("batch")
     assert waits == [1, 2, 2] and h.failures == 1
 
