@@ -31,8 +31,8 @@ def test_redis_acl_user_with_a_password_is_used_and_limited_to_its_keys(
     try:
         admin.acl_setuser(user, enabled=True, passwords=[f"+{pw}"], keys=[f"{u}:*"],
                           commands=["+@all", "-@dangerous"], reset=True)
-        s = real_settings(services, redis_username=user, redis_password=pw,
-                          redis_prefix=f"{u}:")
+        s = real_settings(services).with_overrides(redis_username=user, redis_password=pw,
+                                                   redis_prefix=f"{u}:")
         live = RedisLive(s)
         live.put_kpis({"ts_ms": 1, "homes_reporting": 3})
         assert live.get_kpis()["homes_reporting"] == 3
@@ -45,7 +45,7 @@ def test_redis_acl_user_with_a_password_is_used_and_limited_to_its_keys(
         live.clear()
         live.close()
         with pytest.raises(BackendError, match="refused user") as err:
-            RedisLive(real_settings(services, redis_username=user, redis_password="wrong-pw"))
+            RedisLive(s.with_overrides(redis_password="wrong-pw"))
         assert "wrong-pw" not in str(err.value) and pw not in str(err.value)
     finally:
         admin.acl_deluser(user)
