@@ -175,14 +175,19 @@ class AreaStats:
 
 
 class AlertKind(enum.StrEnum):
-    AREA_OUTAGE = "AREA_OUTAGE"
-    COMMS_LOSS = "COMMS_LOSS"
-    SUSPECTED_THEFT = "SUSPECTED_THEFT"
+    AREA_OUTAGE = "AREA_OUTAGE"  #: many meters of one geohash-6 cell lost power together
+    COMMS_LOSS = "COMMS_LOSS"  #: one meter went silent, its area has power
+    SUSPECTED_THEFT = "SUSPECTED_THEFT"  #: a bypass (sustained drop) or a reversed meter
+    METER_FAULT = "METER_FAULT"  #: a stuck register (the same reading again and again)
 
 
 @dataclass(frozen=True)
 class Alert:
-    """An outage, comms-loss or suspected-theft alert. ``end_ms`` is None while it is open."""
+    """An outage, comms-loss, suspected-theft or meter-fault alert.
+
+    ``start_ms`` is when the condition began (event time), ``end_ms`` when it ended (None while
+    the alert is open), ``detected_ms`` the event-clock time the detector raised it.
+    """
 
     alert_id: str
     kind: AlertKind
@@ -192,6 +197,7 @@ class Alert:
     end_ms: int | None = None
     score: float = 1.0
     evidence: dict[str, Any] = field(default_factory=dict)
+    detected_ms: int | None = None
 
     @property
     def active(self) -> bool:
@@ -200,11 +206,13 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         return {"alert_id": self.alert_id, "kind": self.kind.value, "area": self.area,
                 "meters": list(self.meters), "start_ms": self.start_ms, "end_ms": self.end_ms,
-                "score": self.score, "evidence": self.evidence}
+                "score": self.score, "evidence": self.evidence,
+                "detected_ms": self.detected_ms}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Alert:
         return cls(str(d["alert_id"]), AlertKind(d["kind"]), str(d["area"]),
                    tuple(d["meters"]), int(d["start_ms"]),
                    None if d.get("end_ms") is None else int(d["end_ms"]),
-                   float(d.get("score", 1.0)), dict(d.get("evidence") or {}))
+                   float(d.get("score", 1.0)), dict(d.get("evidence") or {}),
+                   None if d.get("detected_ms") is None else int(d["detected_ms"]))

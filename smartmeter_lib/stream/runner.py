@@ -21,8 +21,9 @@ import pandas as pd
 from smartmeter_lib.adapters.base import Bus, HistoryStore, LiveStore, Message
 from smartmeter_lib.codec import decode_batch, encode_batch
 from smartmeter_lib.config import Settings
+from smartmeter_lib.detect import Detectors, alert_rows
 from smartmeter_lib.errors import SmartmeterError
-from smartmeter_lib.model import Kind, MeterInfo, ReadingBatch
+from smartmeter_lib.model import Alert, Kind, MeterInfo, ReadingBatch
 from smartmeter_lib.stream.profiles import ProfileKeeper
 from smartmeter_lib.stream.recovery import MINUTE_MS, Recovery
 from smartmeter_lib.stream.sinks import resilient
@@ -52,6 +53,8 @@ class ProcessorStats:
     commits: int = 0
     meter_events: int = 0
     insight_refreshes: int = 0
+    alerts_raised: int = 0
+    alert_updates: int = 0
     last_live_ts_ms: int | None = None
 
     def reject(self, reason: str, n: int = 1) -> None:
@@ -81,12 +84,14 @@ class Processor:
         self._last_flush = time.monotonic()
         self._last_meter_put = 0.0
         self.profiles = ProfileKeeper(self.meters)
+        self.detectors = Detectors.for_meters(self.meters)
         self._tariffs: list[Any] | None = None
         self._insights_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights")
         self._insights_job: Future[None] | None = None
         self.idle_partition_s = 30.0
         self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
         self._assigned_since: dict[int, float] = {}
+        self._seen_alerts: set[str] = set()
         self._consumer = bus.consumer([settings.topic_readings], group_id)
         self.limits = Limits.from_settings(settings)
         self.recovery = Recovery(self.meters.meter_id, settings.topic_readings)
@@ -123,15 +128,18 @@ class Processor:
             self.recovery.observe(msgs, decoded.index, decoded.batch, self.agg.closed_until_ms)
             for r in decoded.rejects:
                 self._dead_letter(msgs[r.index], r.reason)
-            clock = self._event_clock(msgs, decoded.index, decoded.batch.ts_ms)
+            parts = np.fromiter((msgs[i].partition for i in decoded.index), np.int64,
+                                len(decoded.index))
+            clock = self._event_clock(parts, decoded.batch.ts_ms)
             self._handle(self.agg.process(decoded.batch, clock))
         elif self._partition_max:
-            self._handle(self.agg.process(ReadingBatch.empty(), self._event_clock([], [], [])))
+            self._handle(self.agg.process(ReadingBatch.empty(),
+                                          self._event_clock(np.empty(0, np.int64), [])))
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
             self._flush_and_commit()
         return len(msgs)
 
-    def _event_clock(self, msgs: list[Message], index: Any, ts_ms: Any) -> int | None:
+    def _event_clock(self, parts: Any, ts_ms: Any) -> int | None:
         """The smallest, over the partitions this member holds, of their largest event time.
 
         A partition just assigned (after a rebalance, with a backlog) holds the clock back
@@ -147,8 +155,7 @@ class Processor:
                 self._partition_max.pop(p, None)
         for p in assigned:
             self._assigned_since.setdefault(p, now)
-        if len(index):
-            parts = np.fromiter((msgs[i].partition for i in index), np.int64, len(index))
+        if len(parts):
             for p in np.unique(parts):
                 top = int(ts_ms[parts == p].max())
                 old = self._partition_max.get(int(p), (top, now))[0]
@@ -204,11 +211,35 @@ class Processor:
         if len(res.events):
             self.history.write_events(meter_events_frame(res.events))
             self.stats.meter_events += len(res.events)
+        a = self.agg
+        now = a.event_clock_ms if a.event_clock_ms is not None else a.max_event_ms
+        changed = self.detectors.step(res.events, res.accepted, res.rollups, now)
+        if changed:
+            self._publish_alerts(changed)
         for s in res.seconds:
             self.live.put_total(s.ts_ms, s.total_kw, s.homes)
             self.stats.live_seconds += 1
         if res.seconds:
             self._publish_live(res.seconds[-1], force=final)
+
+    def _publish_alerts(self, changed: list[Alert]) -> None:
+        """Alerts that opened, changed or closed: to the alert topic (keyed by alert id),
+        history (the events table, upserted) and the live store's board."""
+        for a in changed:
+            self.bus.produce(self.settings.topic_alerts, a.alert_id.encode(),
+                             json.dumps(a.to_dict(), sort_keys=True).encode())
+            if a.detected_ms is not None and a.active and a.alert_id not in self._seen_alerts:
+                self._seen_alerts.add(a.alert_id)
+                self.stats.alerts_raised += 1
+                log.warning("alert %s %s area %s: %d meter(s) since %s", a.kind.value,
+                            a.alert_id, a.area, len(a.meters),
+                            pd.Timestamp(a.start_ms, unit="ms", tz="UTC").isoformat())
+            elif not a.active:
+                log.info("alert %s closed after %.0f s", a.alert_id,
+                         ((a.end_ms or a.start_ms) - a.start_ms) / 1000)
+        self.stats.alert_updates += len(changed)
+        self.history.write_events(alert_rows(changed))
+        self.live.put_alerts(self.detectors.board())
 
     def _refresh_insights(self, wait: bool = False) -> None:
         """Recompute every meter's insights and recommendation from the half-hourly
@@ -261,6 +292,7 @@ class Processor:
             "homes_total": len(self.meters), "total_mw": last.total_kw / 1000.0,
             "messages_in": self.stats.messages_in,
             "rejected": int(sum(self.stats.rejected.values())),
+            **self.detectors.kpis(),
         })
 
     def _write_pending(self) -> None:
