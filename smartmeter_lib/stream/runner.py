@@ -76,6 +76,7 @@ class Processor:
             log.warning("processor: the meter registry is empty; every reading will be "
                         "refused as an unknown meter (register the fleet first)")
         self.agg = WindowedAggregator(self.meters, int(settings.allowed_lateness_s * 1000))
+        self.agg.clock_from_caller = True  # the watermark waits for every partition held
         self.group_id = group_id
         self.flush_interval_s = flush_interval_s
         self.store_readings = store_readings

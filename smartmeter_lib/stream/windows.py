@@ -98,11 +98,23 @@ class WindowedAggregator:
         self._seconds: dict[int, _Second] = {}
         self._windows: dict[int, dict[int, _Window]] = {r: {} for r in self.resolutions}
         self.counts = {"accepted": 0, "late": 0, "duplicates": 0, "unknown": 0, "future": 0}
+        #: set by a caller that passes the event clock (the processor, per partition): until
+        #: it passes one, the watermark is unknown and no window closes (a backlog read one
+        #: partition at a time must not make the other partitions late)
+        self.clock_from_caller = False
 
     @property
     def watermark_ms(self) -> int | None:
-        clock = self.event_clock_ms if self.event_clock_ms is not None else self.max_event_ms
+        clock = self.event_clock_ms
+        if clock is None and not self.clock_from_caller:
+            clock = self.max_event_ms
         return None if clock is None else clock - self.lateness_ms
+
+    def _close_due(self, res: StepResult) -> None:
+        """Close what the watermark has passed (nothing while it is unknown)."""
+        wm = self.watermark_ms
+        if wm is not None:
+            self._close(wm, res)
 
     # -- the step ------------------------------------------------------------------------
     def process(self, batch: ReadingBatch, event_clock_ms: int | None = None) -> StepResult:
@@ -117,7 +129,7 @@ class WindowedAggregator:
             self.event_clock_ms = event_clock_ms if self.event_clock_ms is None else max(
                 self.event_clock_ms, event_clock_ms)
         if len(batch) == 0:
-            self._close(self.watermark_ms, res)
+            self._close_due(res)
             return res
         is_event = batch.kind != Kind.READING
         res.events = batch.take(is_event)
@@ -143,7 +155,7 @@ class WindowedAggregator:
             self._accumulate(b, idx)
             top = int(b.ts_ms.max())
             self.max_event_ms = top if self.max_event_ms is None else max(self.max_event_ms, top)
-        self._close(self.watermark_ms, res)
+        self._close_due(res)
         return res
 
     def flush(self) -> StepResult:

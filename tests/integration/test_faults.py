@@ -25,9 +25,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import Consumer, TopicPartition
@@ -41,7 +43,7 @@ from smartmeter_lib.services.cassandra import CassandraService
 from smartmeter_lib.services.kafka import KafkaService
 from smartmeter_lib.services.redis import RedisService
 from smartmeter_lib.simulate.households import HouseholdFleet
-from smartmeter_lib.stack import READINGS_PARTITIONS, Band, _Flag, create_topics
+from smartmeter_lib.stack import READINGS_PARTITIONS, Band, _Flag, build_fleet, create_topics
 from tests.contract.conftest import real_settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ START = int(dt.datetime(2026, 11, 2, 16, 59, 40, tzinfo=dt.UTC).timestamp())
 
 # -- child processes (module level: the spawn context imports them) --------------------------
 def _producer_child(settings: Settings, part: int, parts: int, first_s: int, burst_s: int,
-                    end_s: int, stop: Any, out: Any) -> None:
+                    end_s: int, stop: Any, out: Any, scenario: str | None = None) -> None:
     """Send event seconds ``[first_s, end_s)`` of one band: the first ``burst_s`` of them at
     once (a restarted producer catching up), the rest one per wall-clock second."""
     from smartmeter_lib.adapters import open_bus
@@ -62,7 +64,7 @@ def _producer_child(settings: Settings, part: int, parts: int, first_s: int, bur
 
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)-7s producer-{part}: %(message)s")
-    band = Band(HouseholdFleet(settings.homes, seed=settings.seed), part, parts)
+    band = Band(build_fleet(settings, START, scenario), part, parts)
     bus = open_bus(settings)
     sent = 0
     if burst_s:
@@ -107,6 +109,7 @@ class Run:
     results: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     wall0: float = 0.0
+    scenario: str | None = None  #: a scenario file the producers' fleet follows
 
     def __post_init__(self) -> None:
         self.out = self.ctx.Queue()
@@ -120,7 +123,8 @@ class Run:
         name = name or f"producer-{part}"
         stop = self.ctx.Event()
         p = self.ctx.Process(target=_producer_child, name=name, args=(
-            self.settings, part, parts, first_s, burst_s, START + SECONDS, stop, self.out))
+            self.settings, part, parts, first_s, burst_s, START + SECONDS, stop, self.out,
+            self.scenario))
         p.start()
         self.procs[name], self.stops[name] = p, stop
         return name
@@ -221,11 +225,19 @@ class Counts:
     rollups_checked: int
 
 
-def count_check(s: Settings, run: Run | None = None) -> Counts:
-    """Every reading of the fleet stored exactly once; every rollup the sum of its readings."""
-    fleet = HouseholdFleet(HOMES, seed=s.seed)
+def count_check(s: Settings, run: Run | None = None, fleet: Any = None) -> Counts:
+    """Every reading of the fleet stored exactly once; every rollup the sum of its readings.
+    ``fleet``: the producers' fleet (default: the plain one; a scenario's silences meters)."""
+    fleet = fleet or HouseholdFleet(HOMES, seed=s.seed)
     ids = fleet.meters.meter_id.tolist()
-    exp = np.stack([fleet.readings(START + k).kwh for k in range(SECONDS)], axis=1)
+    index = pd.Index(ids)
+    exp = np.zeros((len(ids), SECONDS))
+    sent = np.zeros((len(ids), SECONDS), np.int64)  # 1 where a meter sent a reading
+    for k in range(SECONDS):
+        b = fleet.readings(START + k)
+        rd = b.kind == 0  # readings; last gasps and restores go to the events table
+        i = index.get_indexer(pd.Index(b.meter_id[rd]))
+        exp[i, k], sent[i, k] = b.kwh[rd], 1
     h = CassandraHistory(s)
     try:
         ps = h.session.prepare(f"SELECT count(*) AS n, sum(kwh) AS kwh FROM "
@@ -238,8 +250,9 @@ def count_check(s: Settings, run: Run | None = None) -> Counts:
                                        (START + SECONDS) * 1000) for res in (60, 1800, 86400)}
     finally:
         h.close()
-    lost = int(np.clip(SECONDS - counts, 0, None).sum())
-    extra = int(np.clip(counts - SECONDS, 0, None).sum())
+    want = sent.sum(axis=1)
+    lost = int(np.clip(want - counts, 0, None).sum())
+    extra = int(np.clip(counts - want, 0, None).sum())
     assert lost == 0 and extra == 0, f"{lost} readings lost, {extra} extra; {run and run.events}"
     assert sums == pytest.approx(exp.sum(axis=1), rel=1e-9, abs=1e-12)
 
@@ -251,9 +264,10 @@ def count_check(s: Settings, run: Run | None = None) -> Counts:
         expected: dict[tuple[str, int], tuple[float, int]] = {}
         for ws in np.unique(wins).tolist():
             sel = wins == ws
-            col = exp[:, sel].sum(axis=1)
+            col, n = exp[:, sel].sum(axis=1), sent[:, sel].sum(axis=1)
             for m, i in pos.items():
-                expected[(m, ws)] = (float(col[i]), int(sel.sum()))
+                if n[i]:
+                    expected[(m, ws)] = (float(col[i]), int(n[i]))
         have = {(m, int(w)): (float(k), int(n)) for m, w, k, n in
                 zip(r.meter_id, r.window_start_ms, r.kwh, r.readings, strict=True)}
         assert set(have) == set(expected), (
@@ -264,8 +278,7 @@ def count_check(s: Settings, run: Run | None = None) -> Counts:
         for key, (kwh, _) in expected.items():
             assert have[key][0] == pytest.approx(kwh, rel=1e-9, abs=1e-12), (res, key)
         checked += len(expected)
-    produced = HOMES * SECONDS
-    c = Counts(produced, int(counts.sum()), lost, extra, checked)
+    c = Counts(int(want.sum()), int(counts.sum()), lost, extra, checked)
     log.warning("FIGURES %s: %s; events %s; processors %s",
                 os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0], c,
                 run.events if run else [], run.processor_results() if run else [])
@@ -292,6 +305,24 @@ def end_offsets(s: Settings) -> int:
                    for p in range(READINGS_PARTITIONS))
     finally:
         c.close()
+
+
+def alert_ids_on_topic(s: Settings) -> dict[str, int]:
+    """Messages on the alert topic, counted by key (the alert id)."""
+    bus = KafkaBus(s)
+    c = bus.consumer([s.topic_alerts], "alert-reader-" + uuid.uuid4().hex[:6])
+    out: dict[str, int] = {}
+    idle = 0
+    try:
+        while idle < 5:
+            msgs = c.poll_batch(10_000, 1.0)
+            idle = 0 if msgs else idle + 1
+            for m in msgs:
+                k = (m.key or b"").decode()
+                out[k] = out.get(k, 0) + 1
+    finally:
+        c.close()
+    return out
 
 
 def dlq_reasons(s: Settings) -> dict[str, int]:
@@ -505,3 +536,66 @@ def test_producer_restarted_no_gaps_no_duplicates(run: Run) -> None:
     log.warning("FIGURES producer restart: %d messages on the bus for %d readings; DLQ %s",
                 in_topic, HOMES * SECONDS, reasons)
     assert c.lost == 0 and c.duplicated == 0
+
+
+OUTAGE_SCENARIO = """\
+name: fault-outage
+description: one area outage in the middle of a fault test (SE London, dense enough)
+fleet:
+  bounds: [51.439, -0.097, 51.481, -0.036]
+events:
+  - id: outage
+    kind: area_outage
+    at: 12s
+    duration: 25s
+    cells: 1
+    min_homes: 6
+"""
+
+
+def test_processor_killed_during_an_outage_alert_neither_lost_nor_duplicated(
+        run: Run, tmp_path: Path) -> None:
+    """One processor (a cell's meters in one detector), killed while an area outage is
+    open and restarted: the outage is alerted once, under one id, and closed."""
+    from smartmeter_lib.detect import alerts_from_events
+    from smartmeter_lib.model import AlertKind
+    from smartmeter_lib.simulate.scenario import load_scenario, resolve_events
+    from smartmeter_lib.stack import build_fleet
+
+    path = tmp_path / "outage.yaml"
+    path.write_text(OUTAGE_SCENARIO)
+    run.scenario = str(path)
+    fleet = build_fleet(run.settings, START, str(path))
+    truth = [e for e in resolve_events(load_scenario(path), fleet, START)
+             if e.kind == "area_outage"]
+    h = CassandraHistory(run.settings)
+    h.register_meters(fleet.meters)  # the scenario's fleet: same ids, its own locations
+    h.close()
+    run.processor("processor-0")
+    run.producer(0)
+    run.producer(1)
+
+    def kill_and_restart() -> None:
+        run.kill("processor-0")
+        run.processor("processor-0-restarted", idle_exit_s=25)
+        run.note("started processor-0-restarted (the outage is open)")
+
+    th = run.when(0.4, kill_and_restart)  # event second ~24: the outage runs 12-37 s
+    run.wait()
+    th.join(5)
+    c = count_check(run.settings, run, fleet=build_fleet(run.settings, START, str(path)))
+    assert c.lost == 0 and c.duplicated == 0
+    h = CassandraHistory(run.settings)
+    try:
+        events = h.read_events((START - 3600) * 1000, (START + SECONDS + 3600) * 1000)
+    finally:
+        h.close()
+    alerts = alerts_from_events(events)
+    outages = [a for a in alerts if a.kind == AlertKind.AREA_OUTAGE]
+    assert [a.area for a in outages] == [truth[0].cells[0]], [a.to_dict() for a in alerts]
+    assert not outages[0].active, "the outage closed when power came back"
+    on_topic = alert_ids_on_topic(run.settings)
+    area_ids = {k for k in on_topic if k.startswith("area_outage")}
+    assert area_ids == {outages[0].alert_id}, on_topic
+    log.warning("FIGURES alerts: %d alert messages on the topic for %d alert(s): %s",
+                sum(on_topic.values()), len(on_topic), on_topic)

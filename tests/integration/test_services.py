@@ -163,7 +163,8 @@ def test_up_again_is_a_quick_noop(service_manager: ServiceManager) -> None:
 def test_port_taken_by_another_base_dir_is_a_clear_error(
     services: ServicesConfig, tmp_path: Path
 ) -> None:
-    other = ServiceManager(ServicesConfig(base_dir=tmp_path / "other", redis_port=services.redis_port))
+    other = ServiceManager(ServicesConfig(base_dir=tmp_path / "other",
+                                          redis_port=services.redis_port))
     with pytest.raises(ServiceError, match=rf"redis: port {services.redis_port} \(client port\)"):
         other.up(["redis"])
     assert not (tmp_path / "other" / "redis" / "redis.pid").exists()

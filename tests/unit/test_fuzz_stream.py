@@ -52,7 +52,8 @@ class Stack:
     def __init__(self, root: Path) -> None:
         self.settings = build_settings(data_dir=root, allowed_lateness_s=120)
         self.bus = MemoryBus()
-        for t in (self.settings.topic_readings, self.settings.topic_dlq):
+        for t in (self.settings.topic_readings, self.settings.topic_dlq,
+                  self.settings.topic_alerts):
             self.bus.create_topic(t, partitions=3)
         self.history = EmbeddedHistory(self.settings.history_dir)
         self.history.register_meters(FLEET.meters)

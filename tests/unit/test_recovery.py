@@ -31,7 +31,7 @@ START = 1_764_288_000 + 3600 * 18 - 50  # 50 s before a half hour: windows begin
 def world(tmp_path: Path) -> Iterator[tuple[Settings, MemoryBus, EmbeddedHistory, EmbeddedLive]]:
     s = build_settings(data_dir=tmp_path, allowed_lateness_s=3, batch_max=700)
     bus = MemoryBus()
-    for t in (s.topic_readings, s.topic_dlq):
+    for t in (s.topic_readings, s.topic_dlq, s.topic_alerts):
         bus.create_topic(t, partitions=6)
     history = EmbeddedHistory(s.history_dir)
     live = EmbeddedLive(s.live_db_path)
