@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     cassandra_hosts: str = Field("127.0.0.1")
     cassandra_port: int = Field(9042, ge=1, le=65535)
     cassandra_keyspace: str = Field("smartmeter")
+    cassandra_request_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A Cassandra request not answered in this long "
+        "fails (and a history write is retried with backoff).")
     cassandra_username: str | None = None
     cassandra_password: SecretStr | None = None
     redis_url: str = Field("redis://127.0.0.1:6379/0")

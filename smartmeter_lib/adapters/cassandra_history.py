@@ -109,7 +109,8 @@ class CassandraHistory:
         hosts = [h.strip() for h in settings.cassandra_hosts.split(",") if h.strip()]
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-            consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=30)
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+            request_timeout=settings.cassandra_request_timeout_s)
         self.cluster = Cluster(hosts, port=settings.cassandra_port, auth_provider=auth,
                                protocol_version=5, connect_timeout=15,
                                execution_profiles={EXEC_PROFILE_DEFAULT: profile})
