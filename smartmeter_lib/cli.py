@@ -110,7 +110,9 @@ def bench(ctx: click.Context, homes: int | None, seconds: int, as_json: bool) ->
 
 
 def _register() -> None:
+    from smartmeter_lib.detect.commands import evaluate
     from smartmeter_lib.insights.commands import tariffs
+    from smartmeter_lib.ops.commands import health
     from smartmeter_lib.replay.commands import export, replay
     from smartmeter_lib.services.commands import services
     from smartmeter_lib.simulate.commands import simulate
@@ -119,7 +121,7 @@ def _register() -> None:
     if "check" not in services.commands:
         services.add_command(check)
     for cmd in (services, topics, schema, run, process, serve, simulate, replay, export,
-                tariffs):
+                tariffs, evaluate, health):
         if cmd.name not in cli.commands:
             cli.add_command(cmd)
 

@@ -30,3 +30,13 @@ class ServiceError(SmartmeterError):
 
 class DataError(SmartmeterError):
     """A data file (meter readings, tariff) is not in a format we can read."""
+
+
+class OpsError(SmartmeterError):
+    """A runbook step found the system not as it should be (a missing prerequisite, a host
+    that does not answer, a topic or keyspace unlike the one asked for). The message says what
+    to do."""
+
+
+class UnhealthyError(OpsError):
+    """The health check found the running pipeline unhealthy (lag, stale live store, ...)."""

@@ -8,7 +8,7 @@ import logging
 import click
 
 from smartmeter_lib.config import Settings
-from smartmeter_lib.errors import ConfigError
+from smartmeter_lib.errors import ConfigError, SmartmeterError
 
 log = logging.getLogger(__name__)
 
@@ -173,34 +173,47 @@ def check(ctx: click.Context) -> None:
 
 @click.command()
 @click.option("--port", type=int, default=None, help="Port on 127.0.0.1 [default: 8866].")
-@click.option("--dashboard", default="london_live", show_default=True,
-              help="The dashboard notebook in dashboards/ to serve.")
+@click.option("--dashboard", default=None,
+              help="Serve only this dashboard (london_live, operations, household or "
+                   "pricing) [default: all four, with a landing page listing them].")
+@click.option("--preheat/--no-preheat", default=True, show_default=True,
+              help="Keep one kernel per dashboard ready (runs the notebook before anyone "
+                   "asks), so a page renders in seconds.")
 @click.pass_context
-def serve(ctx: click.Context, port: int | None, dashboard: str) -> None:
-    """Serve a dashboard with Voila, reading the live store of the settings.
+def serve(ctx: click.Context, port: int | None, dashboard: str | None, preheat: bool) -> None:
+    """Serve the dashboards with Voila, reading the stores of the settings.
 
-    With SMARTMETER_LIVE=redis the dashboard reads Redis (the real stack); by default it reads
-    the embedded live store under --data-dir. Ctrl-C stops Voila and its kernels.
+    The landing page (http://127.0.0.1:PORT/) lists the four dashboards: london_live
+    (executives), operations (the outage desk), household (a customer or call-centre agent)
+    and pricing (analysts); each opens at /voila/render/NAME.ipynb. With SMARTMETER_LIVE=redis
+    (and SMARTMETER_HISTORY=cassandra) they read the real stack; by default the embedded
+    stores under --data-dir. Ctrl-C stops Voila and its kernels.
     """
     import signal
     import threading
     from pathlib import Path
 
-    from smartmeter_lib.viz.serve import VoilaServer, dashboards_dir
+    from smartmeter_lib.viz.serve import VoilaServer, dashboard_env, dashboards_dir
 
     s = _settings(ctx, port=port)
-    nb = dashboards_dir() / f"{dashboard}.ipynb"
-    if not nb.exists():
-        names = sorted(p.stem for p in dashboards_dir().glob("*.ipynb"))
-        raise ConfigError(f"no dashboard {dashboard!r}; choose one of {', '.join(names)}")
-    env = {"SMARTMETER_DATA_DIR": str(Path(s.data_dir).resolve()), "SMARTMETER_LIVE": s.live,
-           "SMARTMETER_REDIS_URL": s.redis_url, "SMARTMETER_REDIS_PREFIX": s.redis_prefix}
-    server = VoilaServer(nb, s.host, s.port, env, Path(s.data_dir) / "logs" / "voila.log",
-                         cull_idle_s=s.dashboard_cull_s)
+    target = dashboards_dir()
+    if dashboard is not None:
+        target = target / f"{dashboard}.ipynb"
+        if not target.exists():
+            names = sorted(p.stem for p in dashboards_dir().glob("*.ipynb"))
+            raise ConfigError(f"no dashboard {dashboard!r}; choose one of {', '.join(names)}")
+    server = VoilaServer(target, s.host, s.port, dashboard_env(s),
+                         Path(s.data_dir) / "logs" / "voila.log", cull_idle_s=s.dashboard_cull_s,
+                         preheat=preheat)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start()
-    log.info("serving %s on %s (Ctrl-C to stop)", dashboard, server.url)
+    log.info("serving %s on %s (Ctrl-C to stop)", dashboard or "the dashboards", server.url)
+    if preheat:
+        try:
+            log.info("dashboard kernels ready: %s", ", ".join(server.wait_preheated()))
+        except SmartmeterError as err:  # the pages still work, only slower to open
+            log.warning("%s", err)
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -116,6 +116,14 @@ class HistoryStore(Protocol):
         """Events with ``start_ms <= ts_ms < end_ms``, ordered by time then meter."""
         ...
 
+    def write_checkpoints(self, group_id: str, topic: str, states: dict[int, bytes]) -> None:
+        """Store the processor state of each partition (replacing the previous one)."""
+        ...
+
+    def read_checkpoint(self, group_id: str, topic: str, partition: int) -> bytes | None:
+        """The state stored for a partition, or None."""
+        ...
+
     def write_insights(self, ts_ms: int, insights: pd.DataFrame) -> None:
         """Per-meter insights (``stream.profiles.INSIGHT_COLUMNS``) as of ``ts_ms``."""
         ...

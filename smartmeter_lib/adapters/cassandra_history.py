@@ -72,6 +72,8 @@ def schema_statements(keyspace: str, replication: int = 1) -> list[str]:
         "body text, PRIMARY KEY ((meter_id, month), ts))",
         f"CREATE TABLE IF NOT EXISTS {ks}.events (day date, ts timestamp, meter_id text, "
         "kind text, detail text, PRIMARY KEY ((day), ts, meter_id, kind))",
+        f"CREATE TABLE IF NOT EXISTS {ks}.checkpoints (group_id text, topic text, "
+        "partition int, state blob, PRIMARY KEY ((group_id, topic), partition))",
     ]
 
 
@@ -148,6 +150,10 @@ class CassandraHistory:
             "ins_ins": f"INSERT INTO {ks}.insights (meter_id, month, ts, body) VALUES (?,?,?,?)",
             "ins_sel": f"SELECT ts, body FROM {ks}.insights WHERE meter_id=? AND month=? AND "
                        "ts>=? AND ts<?",
+            "ck_ins": f"INSERT INTO {ks}.checkpoints (group_id, topic, partition, state) "
+                      "VALUES (?,?,?,?)",
+            "ck_sel": f"SELECT state FROM {ks}.checkpoints WHERE group_id=? AND topic=? AND "
+                      "partition=?",
             "ev_ins": f"INSERT INTO {ks}.events (day, ts, meter_id, kind, detail) "
                       "VALUES (?,?,?,?,?)",
             "ev_sel": f"SELECT ts, meter_id, kind, detail FROM {ks}.events WHERE day=? AND "
@@ -339,6 +345,14 @@ class CassandraHistory:
         res = self._run("ins_sel", [(meter_id, m, lo, hi) for m in _months(start_ms, end_ms)])
         return insights_frame((int((r.ts - _EPOCH).total_seconds() * 1000), r.body)
                               for part in res for r in part)
+
+    def write_checkpoints(self, group_id: str, topic: str, states: dict[int, bytes]) -> None:
+        self._run("ck_ins", [(group_id, topic, int(p), b) for p, b in states.items()])
+
+    def read_checkpoint(self, group_id: str, topic: str, partition: int) -> bytes | None:
+        (res,) = self._run("ck_sel", [(group_id, topic, int(partition))])
+        rows = list(res)
+        return None if not rows else bytes(rows[0].state)
 
     def drop_keyspace(self) -> None:
         self.session.execute(f"DROP KEYSPACE IF EXISTS {self.keyspace}", timeout=120)

@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS insights (
 CREATE TABLE IF NOT EXISTS events (
     ts_ms INTEGER NOT NULL, meter_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
     PRIMARY KEY (ts_ms, meter_id, kind)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+    state BLOB NOT NULL, PRIMARY KEY (group_id, topic, partition)) WITHOUT ROWID;
 """
 
 READINGS_SCHEMA = pa.schema([
@@ -192,6 +195,17 @@ class EmbeddedHistory:
         with self._lock, self._db:
             self._db.executemany("INSERT INTO events VALUES (?,?,?,?) ON CONFLICT DO UPDATE "
                                  "SET detail=excluded.detail", rows)
+
+    def write_checkpoints(self, group_id: str, topic: str, states: dict[int, bytes]) -> None:
+        rows = [(group_id, topic, int(p), sqlite3.Binary(b)) for p, b in states.items()]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?)", rows)
+
+    def read_checkpoint(self, group_id: str, topic: str, partition: int) -> bytes | None:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM checkpoints WHERE group_id=? AND topic=? "
+                                   "AND partition=?", (group_id, topic, int(partition))).fetchone()
+        return None if row is None else bytes(row[0])
 
     def read_events(self, start_ms: int, end_ms: int) -> pd.DataFrame:
         with self._lock:

@@ -136,8 +136,13 @@ def scenario_fleet(scenario: Scenario, homes: int, seed: int,
 
 
 def evaluate(settings: Settings, scenario: Scenario, homes: int | None = None,
-             duration_s: int | None = None, data_dir: Path | None = None) -> Evaluation:
-    """Run ``scenario`` through the embedded pipeline as fast as possible and score it."""
+             duration_s: int | None = None, data_dir: Path | None = None,
+             batch_seconds: int = 1) -> Evaluation:
+    """Run ``scenario`` through the embedded pipeline as fast as possible and score it.
+
+    The processor takes ``batch_seconds`` seconds of the fleet's messages per micro-batch, as
+    it would when running that far behind; 1 matches a live feed (time to detect is then as
+    in production), more runs faster and delays detection by up to that much."""
     if scenario.start_s is None:
         raise ConfigError(f"scenario {scenario.source}: evaluate needs a fixed 'start' time")
     homes = homes or scenario.homes or settings.homes
@@ -149,7 +154,7 @@ def evaluate(settings: Settings, scenario: Scenario, homes: int | None = None,
     with tempfile.TemporaryDirectory(prefix="smartmeter-eval-") as tmp:
         s = settings.with_overrides(
             homes=homes, seed=seed, bus="memory", history="embedded", live="embedded",
-            data_dir=str(data_dir or tmp), batch_max=max(homes, 100))
+            data_dir=str(data_dir or tmp), batch_max=max(homes, 100) * max(1, batch_seconds))
         run = run_simulation(s, _Tap(fleet, rule), scenario.start_s, dur, speedup=0.0)
         history = open_history(s)
         try:

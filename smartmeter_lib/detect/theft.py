@@ -4,14 +4,15 @@ Each meter's *baseload* is a low percentile (10th) of its minute powers over the
 ``window_min`` minutes: the fridge, standby and heating that run whatever the occupants do, so
 it moves little from hour to hour while total use swings with cooking and kettles. It is taken
 relative to the median baseload of similar meters in its geohash-5 area (so an evening, a cold
-snap or a sunset that moves the whole area cancels out), and compared with the same relative
-baseload ``lag_min`` minutes earlier.
+snap or a sunset that moves the whole area cancels out), and compared with its *floor*: the
+lowest it has been over the last ``history_h`` hours, leaving out the last half hour. A day of
+history covers a night of storage heating or an EV's charge, whose end is not a drop.
 
-- **Bypass** (SUSPECTED_THEFT): the relative baseload falls below ``drop_ratio`` of what it
-  was and stays there for ``sustain_min`` minutes while the neighbours carry on. A bypass
-  scales everything the meter sees, baseload included; a home's evening routine does not.
-  A meter needs ``window_min + lag_min`` minutes of history first; a bypass older than the
-  meter's history is not a drop.
+- **Bypass** (SUSPECTED_THEFT): the relative baseload falls below ``drop_ratio`` of the floor
+  and stays there for ``sustain_min`` minutes while the neighbours carry on. A bypass scales
+  everything the meter sees, baseload included; a home's routine does not take it below its
+  own lowest. A meter needs ``min_history_min`` minutes of history first; a bypass older than
+  the meter's history is not a drop. By day, meters seen exporting (rooftop PV) are left out.
 - **Reversed** (SUSPECTED_THEFT): every reading negative for ``reversed_min`` minutes while
   the sun is down (rooftop PV exports only in daylight).
 - **Stuck** (METER_FAULT): the very same reading for ``stuck_min`` whole minutes.
@@ -42,7 +43,11 @@ class TheftRules:
     floor_kw: float = 0.005  # added before the log, so an idle home is not infinitely low
     window_min: int = 40  # the baseload is a low percentile of the minutes of this window
     percentile: float = 10.0
-    lag_min: int = 60  # ... compared with the baseload of the window this long before
+    history_h: int = 24  # ... compared with its lowest over this much history (a day covers
+    # a night of storage heating or EV charging, whose end is not a drop)
+    min_history_min: int = 180  # ... of which at least this much is needed
+    slot_min: int = 15  # the history is kept as the lowest value of each slot
+    gap_slots: int = 2  # ... leaving out the most recent slots (where a drop would be)
     drop_ratio: float = 0.55  # relative baseload below this share of before: a drop
     recover_ratio: float = 0.8
     sustain_min: int = 10
@@ -88,7 +93,10 @@ class TheftDetector:
         self.n_areas = len(cells) + 1
         self.cells6 = geo.truncate(meters.geohash, 6)
         self.kw_ring = np.full((n, r.window_min), np.nan, np.float32)  # minute power
-        self.rel_ring = np.full((n, r.lag_min + 1), np.nan, np.float32)  # relative baseload
+        self.slots = r.history_h * 60 // r.slot_min
+        self.rel_slots = np.full((n, self.slots), np.nan, np.float32)  # lowest per slot
+        self._slot: int | None = None
+        self.exporter = np.zeros(n, bool)  # seen exporting in daylight: rooftop PV
         self.frozen_ref = np.full(n, np.nan)  # the level before the drop, while suspect
         self.low_run = np.zeros(n, np.int64)
         self.neg_run = np.zeros(n, np.int64)
@@ -150,8 +158,17 @@ class TheftDetector:
         lb = np.log(np.maximum(base, 0.0) + r.floor_kw)
         med = pd.Series(lb).groupby(self.area).median().reindex(range(self.n_areas))
         rel = lb - med.to_numpy()[self.area]
-        ref = self.rel_ring[:, (minute - r.lag_min) % (r.lag_min + 1)].astype(np.float64)
-        self.rel_ring[:, minute % (r.lag_min + 1)] = rel
+        slot = minute // r.slot_min
+        if slot != self._slot:
+            self.rel_slots[:, slot % self.slots] = np.nan
+            self._slot = slot
+        cur = self.rel_slots[:, slot % self.slots]
+        self.rel_slots[:, slot % self.slots] = np.fmin(cur, rel)
+        old = (slot - np.arange(r.gap_slots + 1, self.slots)) % self.slots
+        hist = self.rel_slots[:, old]
+        enough = np.isfinite(hist).sum(axis=1) >= r.min_history_min // r.slot_min
+        ref = np.full(self.n, np.nan)
+        ref[enough] = np.nanmin(hist[enough], axis=1)
         suspect = np.isfinite(self.frozen_ref)
         level = np.where(suspect, self.frozen_ref, ref)
         drop = rel - level
@@ -160,6 +177,8 @@ class TheftDetector:
             if kind == AlertKind.METER_FAULT or self.open[(kind, m)].evidence.get(
                     "rule") == "reversed":
                 faulty[m] = True
+        if sun_elevation_deg(start + 30_000) > 0:
+            faulty |= self.exporter  # PV lowers what a home imports by day: not a drop
         with np.errstate(invalid="ignore"):
             low = np.isfinite(drop) & (drop < math.log(r.drop_ratio)) & ~faulty
         started = low & (self.low_run == 0)
@@ -192,7 +211,10 @@ class TheftDetector:
         r = self.rules
         lo, hi = mm.lo[i], mm.hi[i]
         negative = hi < 0
-        night = sun_elevation_deg(start + 30_000) < -3.0
+        sun = sun_elevation_deg(start + 30_000)
+        night = sun < -3.0
+        if sun > 0:
+            self.exporter[i[lo < 0]] = True
         self.neg_run[i] = np.where(negative, self.neg_run[i] + (1 if night else 0), 0)
         stuck = (lo == hi) & (lo == self.last_kw[i])
         self.stuck_run[i] = np.where(stuck, self.stuck_run[i] + 1, 0)

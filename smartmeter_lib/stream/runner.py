@@ -24,6 +24,7 @@ from smartmeter_lib.config import Settings
 from smartmeter_lib.detect import Detectors, alert_rows
 from smartmeter_lib.errors import SmartmeterError
 from smartmeter_lib.model import Alert, Kind, MeterInfo, ReadingBatch
+from smartmeter_lib.stream.checkpoint import drop_state, export_state, import_state
 from smartmeter_lib.stream.profiles import ProfileKeeper
 from smartmeter_lib.stream.recovery import MINUTE_MS, Recovery
 from smartmeter_lib.stream.sinks import resilient
@@ -54,6 +55,7 @@ class ProcessorStats:
     meter_events: int = 0
     insight_refreshes: int = 0
     alerts_raised: int = 0
+    restored_meters: int = 0
     alert_updates: int = 0
     last_live_ts_ms: int | None = None
 
@@ -93,6 +95,8 @@ class Processor:
         self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
         self._assigned_since: dict[int, float] = {}
         self._seen_alerts: set[str] = set()
+        self._partition_of = np.full(len(self.meters), -1, np.int64)  # learnt from messages
+        self._held: set[int] = set()  # partitions whose state this processor holds
         self._consumer = bus.consumer([settings.topic_readings], group_id)
         self.limits = Limits.from_settings(settings)
         self.recovery = Recovery(self.meters.meter_id, settings.topic_readings)
@@ -121,6 +125,7 @@ class Processor:
 
     def step(self, timeout_s: float = 0.2) -> int:
         msgs = self._consumer.poll_batch(self.settings.batch_max, timeout_s)
+        self._follow_assignment()
         if msgs:
             self.stats.messages_in += len(msgs)
             keys, values = [m.key for m in msgs], [m.value for m in msgs]
@@ -132,6 +137,8 @@ class Processor:
             parts = np.fromiter((msgs[i].partition for i in decoded.index), np.int64,
                                 len(decoded.index))
             clock = self._event_clock(parts, decoded.batch.ts_ms)
+            idx = self.agg._index.get_indexer(pd.Index(decoded.batch.meter_id))
+            self._partition_of[idx[idx >= 0]] = parts[idx >= 0]
             self._handle(self.agg.process(decoded.batch, clock))
         elif self._partition_max:
             self._handle(self.agg.process(ReadingBatch.empty(),
@@ -139,6 +146,36 @@ class Processor:
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
             self._flush_and_commit()
         return len(msgs)
+
+    def _follow_assignment(self) -> None:
+        """Restore the stored state of partitions newly assigned to this processor, and
+        forget the meters of partitions it lost, before any of their messages count."""
+        topic = self.settings.topic_readings
+        assigned = {p for t, p in self._consumer.assignment() if t == topic}
+        for p in sorted(self._held - assigned):
+            drop_state(self.agg, self.detectors.outage,
+                       np.flatnonzero(self._partition_of == p))
+            self._partition_of[self._partition_of == p] = -1
+            log.info("processor %s: partition %d went to another member", self.group_id, p)
+        for p in sorted(assigned - self._held):
+            blob = self.history.read_checkpoint(self.group_id, topic, p)
+            if blob is not None:
+                idx = import_state(self.agg, self.detectors.outage, blob,
+                                   f"checkpoint of {topic}[{p}] for group {self.group_id}")
+                self._partition_of[idx] = p
+                self.stats.restored_meters += len(idx)
+                log.info("processor %s: restored the state of %d meters of %s[%d]",
+                         self.group_id, len(idx), topic, p)
+        self._held = assigned
+
+    def _checkpoint(self) -> None:
+        """Store each held partition's state (just before the commit that matches it)."""
+        if not self._held:
+            return
+        states = {p: export_state(self.agg, self.detectors.outage,
+                                  np.flatnonzero(self._partition_of == p))
+                  for p in sorted(self._held)}
+        self.history.write_checkpoints(self.group_id, self.settings.topic_readings, states)
 
     def _event_clock(self, parts: Any, ts_ms: Any) -> int | None:
         """The smallest, over the partitions this member holds, of their largest event time.
@@ -305,6 +342,7 @@ class Processor:
 
     def _flush_and_commit(self) -> None:
         self._write_pending()
+        self._checkpoint()
         # never past a reading of a minute still open (a successor re-reads it whole)
         self._consumer.commit(self.recovery.commit_offsets(
             self.agg.open_window_starts(MINUTE_MS // 1000), self._consumer.assignment()))

@@ -25,7 +25,8 @@ from smartmeter_lib.errors import BackendError
 
 log = logging.getLogger(__name__)
 HISTORY_WRITES = frozenset({"write_readings", "write_rollups", "write_area_rollups",
-                            "write_events", "write_insights", "register_meters"})
+                            "write_checkpoints", "write_events", "write_insights",
+                            "register_meters"})
 LIVE_LOG_EVERY_S = 10.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import ConfigError, ServiceError
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,19 @@ def dashboards_dir() -> Path:
         raise ConfigError(f"dashboards folder not found at {path}; set "
                           "SMARTMETER_DASHBOARDS_DIR to the repository's dashboards/ folder")
     return path
+
+
+def dashboard_env(settings: Settings) -> dict[str, str]:
+    """Environment for the dashboard kernels: the stores of ``settings`` (secrets are not
+    copied here; kernels inherit them from this process's environment)."""
+    return {"SMARTMETER_DATA_DIR": str(Path(settings.data_dir).resolve()),
+            "SMARTMETER_LIVE": settings.live, "SMARTMETER_HISTORY": settings.history,
+            "SMARTMETER_REDIS_URL": settings.redis_url,
+            "SMARTMETER_REDIS_PREFIX": settings.redis_prefix,
+            "SMARTMETER_CASSANDRA_HOSTS": settings.cassandra_hosts,
+            "SMARTMETER_CASSANDRA_PORT": str(settings.cassandra_port),
+            "SMARTMETER_CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+            "SMARTMETER_DASHBOARD_PAGE_TIMEOUT_S": str(settings.dashboard_page_timeout_s)}
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -52,12 +67,14 @@ class VoilaServer:
     """A Voila process serving one notebook (or a folder of notebooks)."""
 
     def __init__(self, target: Path, host: str, port: int, env: dict[str, str],
-                 log_file: Path, cull_idle_s: int = 60) -> None:
+                 log_file: Path, cull_idle_s: int = 60, preheat: bool = False) -> None:
         self.target, self.host, self.port = target, host, port
         self.cull_idle_s = cull_idle_s
+        self.preheat = preheat
         self.env = {**os.environ, **env, "BOKEH_RESOURCES": "inline"}
         self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     @property
     def url(self) -> str:
@@ -72,7 +89,13 @@ class VoilaServer:
                f"--MappingKernelManager.cull_idle_timeout={self.cull_idle_s}",
                f"--MappingKernelManager.cull_interval={max(5, self.cull_idle_s // 2)}",
                "--MappingKernelManager.cull_connected=True"]
+        if self.preheat:
+            # one kernel per notebook runs it before anyone asks: the first page of each
+            # dashboard renders without waiting for a kernel start and the notebook's imports
+            cmd += ["--preheat_kernel=True", "--pool_size=1"]
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        # the log is appended to: only what this run writes counts (wait_preheated)
+        self._log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
         out = open(self.log_file, "ab")  # noqa: SIM115 (closed by the child's exit)
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
@@ -101,6 +124,34 @@ class VoilaServer:
         self.stop()
         raise ServiceError(f"voila did not answer on {self.url} within {timeout_s:.0f} s; see "
                            f"{self.log_file}")
+
+    def wait_preheated(self, timeout_s: float = 180.0) -> list[str]:
+        """With ``preheat``: wait (bounded) until Voila reports every notebook's kernel pool
+        filled (each has run its notebook); returns the notebooks ready. A
+        :class:`ServiceError` if they are not ready within ``timeout_s``."""
+        if not self.preheat:
+            return []
+        wanted = ({self.target.name} if self.target.is_file()
+                  else {p.name for p in self.target.glob("*.ipynb")})
+        deadline = time.monotonic() + timeout_s
+        ready: set[str] = set()
+        while True:
+            text = ""
+            if self.log_file.exists():
+                with open(self.log_file, "rb") as f:
+                    f.seek(self._log_start)
+                    text = f.read().decode(errors="replace")
+            ready = {m.group(1).rsplit("/", 1)[-1]
+                     for m in re.finditer(r"Kernel pool of (\S+) is filled", text)}
+            if wanted <= ready:
+                return sorted(ready)
+            if self.proc is None or self.proc.poll() is not None:
+                raise ServiceError(f"voila stopped while preheating; see {self.log_file}")
+            if time.monotonic() > deadline:
+                raise ServiceError(f"dashboard kernels not ready within {timeout_s:.0f} s "
+                                   f"(ready: {sorted(ready)}); see {self.log_file}")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=0.5)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop Voila and every kernel it started; nothing is left behind."""

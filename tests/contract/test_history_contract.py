@@ -135,3 +135,19 @@ def test_insights_history_per_meter(
     assert got.recommended_tariff.tolist() == ["economy7", "economy7"]
     other = h.read_insights(f"{unique}-1", T0, T0 + 1)
     assert other.baseload_w.isna().tolist() == [True]  # NaN round-trips as missing
+
+
+def test_checkpoints_replace_per_group_and_partition(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    h = history_factory()
+    group = f"g-{unique}"
+    assert h.read_checkpoint(group, "fake_iot", 0) is None
+    blob = bytes(range(256)) * 64  # binary-safe, 16 KiB
+    h.write_checkpoints(group, "fake_iot", {0: blob, 3: b"three"})
+    assert h.read_checkpoint(group, "fake_iot", 0) == blob
+    assert h.read_checkpoint(group, "fake_iot", 3) == b"three"
+    assert h.read_checkpoint(group, "other_topic", 3) is None
+    assert h.read_checkpoint(f"{group}-b", "fake_iot", 3) is None
+    h.write_checkpoints(group, "fake_iot", {3: b"newer"})
+    assert history_factory().read_checkpoint(group, "fake_iot", 3) == b"newer"
+    assert h.read_checkpoint(group, "fake_iot", 0) == blob

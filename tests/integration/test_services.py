@@ -164,7 +164,7 @@ def test_port_taken_by_another_base_dir_is_a_clear_error(
     services: ServicesConfig, tmp_path: Path
 ) -> None:
     other = ServiceManager(ServicesConfig(base_dir=tmp_path / "other",
-                                          redis_port=services.redis_port))
+                                         redis_port=services.redis_port))
     with pytest.raises(ServiceError, match=rf"redis: port {services.redis_port} \(client port\)"):
         other.up(["redis"])
     assert not (tmp_path / "other" / "redis" / "redis.pid").exists()
