@@ -26,7 +26,6 @@ from smartmeter_lib.errors import SmartmeterError
 from smartmeter_lib.model import Alert, Kind, MeterInfo, ReadingBatch
 from smartmeter_lib.stream.checkpoint import drop_state, export_state, import_state
 from smartmeter_lib.stream.profiles import ProfileKeeper
-from smartmeter_lib.stream.recovery import MINUTE_MS, Recovery
 from smartmeter_lib.stream.sinks import resilient
 from smartmeter_lib.stream.validate import Limits, screen
 from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggregator
@@ -99,7 +98,6 @@ class Processor:
         self._held: set[int] = set()  # partitions whose state this processor holds
         self._consumer = bus.consumer([settings.topic_readings], group_id)
         self.limits = Limits.from_settings(settings)
-        self.recovery = Recovery(self.meters.meter_id, settings.topic_readings)
 
     # -- loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, duration_s: float | None = None,
@@ -130,8 +128,6 @@ class Processor:
             self.stats.messages_in += len(msgs)
             keys, values = [m.key for m in msgs], [m.value for m in msgs]
             decoded = screen(decode_batch(keys, values), keys, values, self.limits)
-            self.recovery.assigned(self._consumer.assignment())
-            self.recovery.observe(msgs, decoded.index, decoded.batch, self.agg.closed_until_ms)
             for r in decoded.rejects:
                 self._dead_letter(msgs[r.index], r.reason)
             parts = np.fromiter((msgs[i].partition for i in decoded.index), np.int64,
@@ -236,14 +232,11 @@ class Processor:
                 self._dead_letter_rows(rows, name)
         new_half_hours = 0
         for r in res.rollups:
-            r = self.recovery.settle(r, self.history, self._write_pending)
             self.history.write_rollups(r)
             self.stats.rollups_written += len(r)
             new_half_hours += self.profiles.add(r)
         if new_half_hours:
             self._refresh_insights(wait=final)
-        self.recovery.repair_late(res.late, self.agg.open_window_starts, self.history,
-                                  self._write_pending)
         for ar in res.area_rollups:
             self.history.write_area_rollups(ar)
         if len(res.events):
@@ -343,9 +336,7 @@ class Processor:
     def _flush_and_commit(self) -> None:
         self._write_pending()
         self._checkpoint()
-        # never past a reading of a minute still open (a successor re-reads it whole)
-        self._consumer.commit(self.recovery.commit_offsets(
-            self.agg.open_window_starts(MINUTE_MS // 1000), self._consumer.assignment()))
+        self._consumer.commit()
         self.stats.commits += 1
         self._last_flush = time.monotonic()
 

@@ -93,7 +93,7 @@ def _processor_child(settings: Settings, name: str, group: str, stop: Any, idle_
     for x in (bus, history, live):
         x.close()
     out.put(("processor", name, stats.messages_in, stats.readings_stored,
-             dict(stats.rejected), proc.recovery.recomputed))
+             dict(stats.rejected), stats.restored_meters))
 
 
 # -- the harness ---------------------------------------------------------------------------
