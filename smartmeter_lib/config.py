@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartmeter_lib.errors import ConfigError
@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         5.0, gt=0, le=600, description="How often a processor writes raw readings to history "
         "and then commits its offsets (longer: fewer, larger history writes; more to re-read "
         "after a crash).")
+    max_abs_kw: float = Field(
+        100.0, gt=0, le=10_000, description="Readings whose average power is beyond this, in "
+        "either direction, are physically impossible and go to the dead-letter topic.")
+    sink_retry_initial_s: float = Field(
+        0.5, gt=0, le=60, description="First wait before retrying a failed history write.")
+    sink_retry_max_s: float = Field(
+        10.0, gt=0, le=300, description="Longest wait between retries of a history write.")
+    sink_retry_timeout_s: float = Field(
+        240.0, gt=0, le=3600, description="A history write still failing after this long "
+        "stops the processor (its offsets stay uncommitted, so nothing is lost).")
 
     # the dashboards
     host: str = Field("127.0.0.1", description="Address Voila binds to.")
@@ -63,19 +73,34 @@ class Settings(BaseSettings):
 
     # real stack (used by the kafka / cassandra / redis backends)
     kafka_bootstrap: str = Field("127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094")
-    kafka_security_protocol: str = Field("PLAINTEXT")
-    kafka_sasl_mechanism: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How the Kafka clients talk to the brokers.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL).")
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = Field(
+        None, description="CA certificate (PEM) that signed the brokers' certificates.")
+    kafka_ssl_certificate_location: Path | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS.")
+    kafka_ssl_key_location: Path | None = Field(None, description="Client private key (PEM).")
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that the broker's certificate names its host.")
     topic_readings: str = Field("fake_iot", description="Topic of meter readings and events.")
     topic_alerts: str = Field("smartmeter_alerts", description="Topic of alerts.")
     topic_dlq: str = Field("smartmeter_dlq", description="Dead-letter topic.")
     cassandra_hosts: str = Field("127.0.0.1")
     cassandra_port: int = Field(9042, ge=1, le=65535)
     cassandra_keyspace: str = Field("smartmeter")
+    cassandra_request_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A Cassandra request not answered in this long "
+        "fails (and a history write is retried with backoff).")
     cassandra_username: str | None = None
     cassandra_password: SecretStr | None = None
     redis_url: str = Field("redis://127.0.0.1:6379/0")
+    redis_username: str | None = Field(
+        None, description="Redis ACL user (with redis_password); none: the default user.")
     redis_password: SecretStr | None = None
     redis_prefix: str = Field("sm:", description="Prefix of every Redis key we write.")
 
@@ -98,6 +123,34 @@ class Settings(BaseSettings):
         if not v.replace("_", "").isalnum() or not v[0].isalpha() or len(v) > 48:
             raise ValueError("must be letters, digits and _ (starting with a letter), ≤48 chars")
         return v
+
+    @model_validator(mode="after")
+    def _security(self) -> Settings:
+        proto = self.kafka_security_protocol
+        if proto.startswith("SASL_"):
+            missing = [n for n, v in (("kafka_sasl_mechanism", self.kafka_sasl_mechanism),
+                                      ("kafka_sasl_username", self.kafka_sasl_username),
+                                      ("kafka_sasl_password", self.kafka_sasl_password))
+                       if not v]
+            if missing:
+                envs = ", ".join(f"SMARTMETER_{m.upper()}" for m in missing)
+                raise ValueError(f"kafka_security_protocol {proto} needs {', '.join(missing)}"
+                                 f" (set {envs})")
+        elif self.kafka_sasl_mechanism or self.kafka_sasl_username:
+            raise ValueError(f"SASL settings are set but kafka_security_protocol is {proto}; "
+                             "set SMARTMETER_KAFKA_SECURITY_PROTOCOL=SASL_SSL (or "
+                             "SASL_PLAINTEXT)")
+        for name in ("kafka_ssl_ca_location", "kafka_ssl_certificate_location",
+                     "kafka_ssl_key_location"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file {path} "
+                                 f"(set SMARTMETER_{name.upper()} to a PEM file)")
+        if self.redis_username and self.redis_password is None:
+            raise ValueError("redis_username needs redis_password (set SMARTMETER_REDIS_PASSWORD)")
+        if self.sink_retry_initial_s > self.sink_retry_max_s:
+            raise ValueError("sink_retry_initial_s must not exceed sink_retry_max_s")
+        return self
 
     @property
     def real_stack(self) -> bool:
@@ -130,9 +183,13 @@ class Settings(BaseSettings):
 def _explain(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "settings"
-        env = f"SMARTMETER_{loc.upper()}"
-        shown = "***" if "password" in loc else repr(e.get("input"))
+        loc = ".".join(str(x) for x in e["loc"])
+        if not loc:  # a check across fields: its message names them and how to fix it
+            parts.append(str(e["msg"]).removeprefix("Value error, "))
+            continue
+        env = f"SMARTMETER_{loc.upper().replace('.', '__')}"
+        secret = any(w in loc for w in ("password", "secret", "token"))
+        shown = "***" if secret else repr(e.get("input"))
         flag = loc.replace("_", "-")
         parts.append(f"{loc}: {e['msg']} (got {shown}; set --{flag} or {env})")
     return "invalid settings: " + "; ".join(parts)

@@ -38,8 +38,10 @@ class BusConsumer(Protocol):
         """Up to ``max_messages`` messages; waits at most ``timeout_s`` for the first one."""
         ...
 
-    def commit(self) -> None:
-        """Commit (synchronously) everything returned by poll_batch so far."""
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        """Commit (synchronously) everything returned by poll_batch so far, or, with
+        ``offsets``, the next offset to read of each (topic, partition) given (assigned
+        partitions only)."""
         ...
 
     def assignment(self) -> list[tuple[str, int]]:

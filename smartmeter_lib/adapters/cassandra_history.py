@@ -114,11 +114,12 @@ class CassandraHistory:
         hosts = [h.strip() for h in settings.cassandra_hosts.split(",") if h.strip()]
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-            consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=30)
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+            request_timeout=settings.cassandra_request_timeout_s)
         tuples = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-            consistency_level=ConsistencyLevel.LOCAL_QUORUM, request_timeout=30,
-            row_factory=tuple_factory)
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+            request_timeout=settings.cassandra_request_timeout_s, row_factory=tuple_factory)
         self.cluster = Cluster(hosts, port=settings.cassandra_port, auth_provider=auth,
                                protocol_version=5, connect_timeout=15,
                                execution_profiles={EXEC_PROFILE_DEFAULT: profile,
@@ -202,6 +203,24 @@ class CassandraHistory:
 
     def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
         return self._chunks.read(meter_id, start_ms, end_ms)
+
+    def read_readings_many(self, meter_ids: Sequence[str], start_ms: int,
+                           end_ms: int) -> list[ReadingBatch]:
+        """:meth:`read_readings` of each meter, queried concurrently (one batch per meter)."""
+        days = range(start_ms // DAY_MS, (max(start_ms, end_ms - 1)) // DAY_MS + 1)
+        lo = _EPOCH + dt.timedelta(milliseconds=start_ms)
+        hi = _EPOCH + dt.timedelta(milliseconds=end_ms)
+        args = [(m, _day(d * DAY_MS), lo, hi) for m in meter_ids for d in days]
+        rows: dict[str, list[Any]] = {m: [] for m in meter_ids}
+        for (m, *_), res in zip(args, self._run("read_sel", args), strict=True):
+            rows[m].extend(res)
+        return [ReadingBatch(np.array([m] * len(rows[m]), dtype=object),
+                             np.array([int((r.ts - _EPOCH).total_seconds() * 1000)
+                                       for r in rows[m]], np.int64),
+                             np.array([r.kwh for r in rows[m]], np.float64),
+                             np.array([r.interval_s for r in rows[m]], np.uint16),
+                             np.array([r.kind for r in rows[m]], np.uint8))
+                for m in meter_ids]
 
     # -- rollups -------------------------------------------------------------------------
     def write_rollups(self, rollup: Rollup) -> None:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from smartmeter_lib.adapters.base import Message
@@ -33,7 +33,25 @@ def client_config(settings: Settings) -> dict[str, Any]:
         conf["sasl.username"] = settings.kafka_sasl_username
     if settings.kafka_sasl_password is not None:
         conf["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        for key, path in (("ssl.ca.location", settings.kafka_ssl_ca_location),
+                          ("ssl.certificate.location", settings.kafka_ssl_certificate_location),
+                          ("ssl.key.location", settings.kafka_ssl_key_location)):
+            if path is not None:
+                conf[key] = str(path)
+        if settings.kafka_ssl_key_password is not None:
+            conf["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
+        conf["ssl.endpoint.identification.algorithm"] = (
+            "https" if settings.kafka_ssl_check_hostname else "none")
     return conf
+
+
+_SECRET_KEYS = ("sasl.password", "ssl.key.password")
+
+
+def redacted(conf: dict[str, Any]) -> dict[str, Any]:
+    """``conf`` with its secrets masked, for logs and error messages."""
+    return {k: ("***" if k in _SECRET_KEYS else v) for k, v in conf.items()}
 
 
 class KafkaBus:
@@ -144,6 +162,13 @@ _REBALANCE_CODES = {
 }
 
 
+_TRANSIENT_CODES = {
+    KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError._MSG_TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
+}
+
+
 class KafkaConsumer:
     """A consumer-group member; offsets are committed only by :meth:`commit`."""
 
@@ -159,6 +184,7 @@ class KafkaConsumer:
         })
         self._c.subscribe(topics)
         self._dirty = False
+        self._committed: dict[tuple[str, int], int] = {}
 
     def poll_batch(self, max_messages: int, timeout_s: float) -> list[Message]:
         msgs = self._c.consume(num_messages=max_messages, timeout=timeout_s)
@@ -168,6 +194,11 @@ class KafkaConsumer:
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
+                if err.retriable() or err.code() in _TRANSIENT_CODES:
+                    # a broker went away or leadership moved: the client fails over by itself
+                    log.warning("consuming %s [%s] for group %r: %s (transient; retrying)",
+                                m.topic(), m.partition(), self.group_id, err.str())
+                    continue
                 raise BackendError(f"consuming {m.topic()} [{m.partition()}] for group "
                                    f"{self.group_id!r}: {err.str()}")
             out.append(Message(m.topic(), m.partition(), m.offset(), m.key(), m.value()))
@@ -175,11 +206,20 @@ class KafkaConsumer:
             self._dirty = True
         return out
 
-    def commit(self) -> None:
-        if not self._dirty:
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
+        if offsets is not None:  # only what moved since the last commit
+            offsets = {tp: o for tp, o in offsets.items() if self._committed.get(tp) != o}
+            if not offsets:
+                return
+        elif not self._dirty:
             return
         try:
-            self._c.commit(asynchronous=False)
+            if offsets is None:
+                self._c.commit(asynchronous=False)
+            elif offsets:
+                self._c.commit(offsets=[TopicPartition(t, p, off)
+                                        for (t, p), off in sorted(offsets.items())],
+                               asynchronous=False)
         except KafkaException as err:
             code = err.args[0].code()
             if code == KafkaError._NO_OFFSET:
@@ -193,6 +233,8 @@ class KafkaConsumer:
                 return
             raise BackendError(f"commit failed for group {self.group_id!r}: "
                                f"{err.args[0].str()}") from err
+        if offsets:
+            self._committed.update(offsets)
         self._dirty = False
 
     def assignment(self) -> list[tuple[str, int]]:

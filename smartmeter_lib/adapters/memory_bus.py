@@ -195,10 +195,14 @@ class MemoryConsumer:
                 out = self._take(max_messages)
             return out
 
-    def commit(self) -> None:
+    def commit(self, offsets: dict[tuple[str, int], int] | None = None) -> None:
         with self.bus._cond:
             g = self.bus._groups[self.group_id]
-            g.committed.update(self._assigned)
+            if offsets is None:
+                g.committed.update(self._assigned)
+            else:
+                g.committed.update({tp: min(off, self._assigned[tp])
+                                    for tp, off in offsets.items() if tp in self._assigned})
             self.bus._trim()
 
     def close(self) -> None:

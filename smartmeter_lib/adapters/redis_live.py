@@ -5,14 +5,17 @@ should expire has a TTL.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from smartmeter_lib.adapters.rows import insight_json
 from smartmeter_lib.config import Settings
@@ -24,6 +27,19 @@ METER_TTL_S = 3600  # a meter silent for an hour drops out of the live view
 TOTALS_KEEP_MS = 2 * 3600 * 1000
 
 
+def connection_kwargs(settings: Settings) -> dict[str, Any]:
+    """Client options: the ACL user and password of the settings (a password alone
+    authenticates the ``default`` user), timeouts, and a short retry of dropped
+    connections (a restarted server is reconnected to; the writes after it rebuild the
+    live state)."""
+    password = (settings.redis_password.get_secret_value()
+                if settings.redis_password is not None else None)
+    return {"username": settings.redis_username, "password": password,
+            "socket_timeout": 10, "socket_connect_timeout": 5,
+            "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+            "retry_on_error": [redis.ConnectionError, redis.TimeoutError]}
+
+
 class RedisLive:
     """An implementation of :class:`smartmeter_lib.adapters.base.LiveStore` on Redis."""
 
@@ -31,15 +47,17 @@ class RedisLive:
                  series_keep_s: int = 900) -> None:
         self.p = settings.redis_prefix if prefix is None else prefix
         self.series_keep_s = series_keep_s
-        password = (settings.redis_password.get_secret_value()
-                    if settings.redis_password is not None else None)
-        self.r = redis.Redis.from_url(settings.redis_url, password=password,
-                                      socket_timeout=10, socket_connect_timeout=5)
+        self.where = _safe_url(settings.redis_url)
+        self.r = redis.Redis.from_url(settings.redis_url, **connection_kwargs(settings))
         try:
             self.r.ping()
+        except redis.AuthenticationError as err:
+            who = f"user {settings.redis_username!r}" if settings.redis_username else "AUTH"
+            raise BackendError(f"Redis at {self.where} refused {who}: {err} (check "
+                               "SMARTMETER_REDIS_USERNAME and SMARTMETER_REDIS_PASSWORD)"
+                               ) from err
         except redis.RedisError as err:
-            raise BackendError(f"Redis at {_safe_url(settings.redis_url)} does not answer: "
-                               f"{err}") from err
+            raise BackendError(f"Redis at {self.where} does not answer: {err}") from err
 
     def k(self, *parts: object) -> str:
         return self.p + ":".join(str(x) for x in parts)
@@ -210,6 +228,24 @@ class RedisLive:
 
     def close(self) -> None:
         self.r.close()
+
+
+def _backend_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Redis failures raised as :class:`BackendError` naming the operation and the server."""
+
+    @functools.wraps(fn)
+    def wrapper(self: RedisLive, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except redis.RedisError as err:
+            raise BackendError(f"Redis {fn.__name__} at {self.where}: {err}") from err
+
+    return wrapper
+
+
+for _name, _fn in list(vars(RedisLive).items()):
+    if _name.startswith(("put_", "get_")) or _name == "clear":
+        setattr(RedisLive, _name, _backend_errors(_fn))
 
 
 def _safe_url(url: str) -> str:

@@ -26,6 +26,8 @@ from smartmeter_lib.errors import SmartmeterError
 from smartmeter_lib.model import Alert, Kind, MeterInfo, ReadingBatch
 from smartmeter_lib.stream.checkpoint import drop_state, export_state, import_state
 from smartmeter_lib.stream.profiles import ProfileKeeper
+from smartmeter_lib.stream.sinks import resilient
+from smartmeter_lib.stream.validate import Limits, screen
 from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggregator
 
 log = logging.getLogger(__name__)
@@ -68,12 +70,14 @@ class Processor:
                  meters: MeterInfo | None = None, group_id: str = "smartmeter-processor",
                  flush_interval_s: float = 5.0, store_readings: bool = True) -> None:
         self.settings = settings
-        self.bus, self.history, self.live = bus, history, live
+        self.bus = bus
+        self.history, self.live = resilient(history, live, settings)  # retry / skip on failure
         self.meters = meters if meters is not None else history.meters()
         if len(self.meters) == 0:
             log.warning("processor: the meter registry is empty; every reading will be "
                         "refused as an unknown meter (register the fleet first)")
         self.agg = WindowedAggregator(self.meters, int(settings.allowed_lateness_s * 1000))
+        self.agg.clock_from_caller = True  # the watermark waits for every partition held
         self.group_id = group_id
         self.flush_interval_s = flush_interval_s
         self.store_readings = store_readings
@@ -93,6 +97,7 @@ class Processor:
         self._partition_of = np.full(len(self.meters), -1, np.int64)  # learnt from messages
         self._held: set[int] = set()  # partitions whose state this processor holds
         self._consumer = bus.consumer([settings.topic_readings], group_id)
+        self.limits = Limits.from_settings(settings)
 
     # -- loop ----------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None, duration_s: float | None = None,
@@ -121,7 +126,8 @@ class Processor:
         self._follow_assignment()
         if msgs:
             self.stats.messages_in += len(msgs)
-            decoded = decode_batch([m.key for m in msgs], [m.value for m in msgs])
+            keys, values = [m.key for m in msgs], [m.value for m in msgs]
+            decoded = screen(decode_batch(keys, values), keys, values, self.limits)
             for r in decoded.rejects:
                 self._dead_letter(msgs[r.index], r.reason)
             parts = np.fromiter((msgs[i].partition for i in decoded.index), np.int64,
@@ -220,11 +226,10 @@ class Processor:
             # keeps it, so no reading is lost (the raw write is an idempotent upsert)
             self._pending.append(res.late)
         for name, rows in (("late", res.late), ("unknown meter", res.unknown),
-                           ("timestamp in the future", res.future)):
+                           ("timestamp in the future", res.future),
+                           ("duplicate", res.dup_rows)):
             if len(rows):
                 self._dead_letter_rows(rows, name)
-        if res.duplicates:
-            self.stats.reject("duplicate", res.duplicates)
         new_half_hours = 0
         for r in res.rollups:
             self.history.write_rollups(r)
@@ -321,12 +326,15 @@ class Processor:
             **self.detectors.kpis(),
         })
 
-    def _flush_and_commit(self) -> None:
+    def _write_pending(self) -> None:
         if self._pending:
             batch = ReadingBatch.concat(self._pending)
             self.history.write_readings(batch)
             self.stats.readings_stored += len(batch)
             self._pending = []
+
+    def _flush_and_commit(self) -> None:
+        self._write_pending()
         self._checkpoint()
         self._consumer.commit()
         self.stats.commits += 1

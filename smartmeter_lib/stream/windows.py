@@ -50,6 +50,7 @@ class StepResult:
     unknown: ReadingBatch = field(default_factory=ReadingBatch.empty)
     events: ReadingBatch = field(default_factory=ReadingBatch.empty)
     duplicates: int = 0
+    dup_rows: ReadingBatch = field(default_factory=ReadingBatch.empty)  #: the duplicates
     seconds: list[LiveSecond] = field(default_factory=list)
     rollups: list[Rollup] = field(default_factory=list)
     area_rollups: list[AreaRollup] = field(default_factory=list)
@@ -97,11 +98,23 @@ class WindowedAggregator:
         self._seconds: dict[int, _Second] = {}
         self._windows: dict[int, dict[int, _Window]] = {r: {} for r in self.resolutions}
         self.counts = {"accepted": 0, "late": 0, "duplicates": 0, "unknown": 0, "future": 0}
+        #: set by a caller that passes the event clock (the processor, per partition): until
+        #: it passes one, the watermark is unknown and no window closes (a backlog read one
+        #: partition at a time must not make the other partitions late)
+        self.clock_from_caller = False
 
     @property
     def watermark_ms(self) -> int | None:
-        clock = self.event_clock_ms if self.event_clock_ms is not None else self.max_event_ms
+        clock = self.event_clock_ms
+        if clock is None and not self.clock_from_caller:
+            clock = self.max_event_ms
         return None if clock is None else clock - self.lateness_ms
+
+    def _close_due(self, res: StepResult) -> None:
+        """Close what the watermark has passed (nothing while it is unknown)."""
+        wm = self.watermark_ms
+        if wm is not None:
+            self._close(wm, res)
 
     # -- the step ------------------------------------------------------------------------
     def process(self, batch: ReadingBatch, event_clock_ms: int | None = None) -> StepResult:
@@ -116,7 +129,7 @@ class WindowedAggregator:
             self.event_clock_ms = event_clock_ms if self.event_clock_ms is None else max(
                 self.event_clock_ms, event_clock_ms)
         if len(batch) == 0:
-            self._close(self.watermark_ms, res)
+            self._close_due(res)
             return res
         is_event = batch.kind != Kind.READING
         res.events = batch.take(is_event)
@@ -133,7 +146,7 @@ class WindowedAggregator:
                                              batch.take(late))
         ok = ~(unknown | future | late)
         b, idx = batch.take(ok), idx[ok]
-        b, idx, dups = self._dedupe(b, idx)
+        b, idx, dups, res.dup_rows = self._dedupe(b, idx)
         res.accepted, res.duplicates = b, dups
         for k, v in (("accepted", len(b)), ("late", int(late.sum())), ("duplicates", dups),
                      ("unknown", int(unknown.sum())), ("future", int(future.sum()))):
@@ -142,7 +155,7 @@ class WindowedAggregator:
             self._accumulate(b, idx)
             top = int(b.ts_ms.max())
             self.max_event_ms = top if self.max_event_ms is None else max(self.max_event_ms, top)
-        self._close(self.watermark_ms, res)
+        self._close_due(res)
         return res
 
     def flush(self) -> StepResult:
@@ -152,10 +165,14 @@ class WindowedAggregator:
         return res
 
     # -- internals -----------------------------------------------------------------------
+    def open_window_starts(self, resolution_s: int) -> list[int]:
+        """Start times (ms) of the windows of ``resolution_s`` still open."""
+        return list(self._windows.get(int(resolution_s), {}))
+
     def _dedupe(self, b: ReadingBatch, idx: npt.NDArray[np.intp]) -> tuple[
-            ReadingBatch, npt.NDArray[np.intp], int]:
+            ReadingBatch, npt.NDArray[np.intp], int, ReadingBatch]:
         if len(b) == 0:
-            return b, idx, 0
+            return b, idx, 0, ReadingBatch.empty()
         base = int(b.ts_ms.min())
         key = (b.ts_ms - base) * self.n + idx
         _, first = np.unique(key, return_index=True)
@@ -168,9 +185,11 @@ class WindowedAggregator:
                 m = sec == s
                 keep[m] &= w.seen_ts[idx[m]] != b.ts_ms[m]
         dups = int(len(b) - keep.sum())
+        dup_rows = ReadingBatch.empty()
         if dups:
+            dup_rows = b.take(~keep)
             b, idx = b.take(keep), idx[keep]
-        return b, idx, dups
+        return b, idx, dups, dup_rows
 
     def _accumulate(self, b: ReadingBatch, idx: npt.NDArray[np.intp]) -> None:
         kw = b.power_kw()

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from smartmeter_lib.codec import VALUE_SIZE, decode_batch, encode_batch, encode_one
 from smartmeter_lib.model import Kind, ReadingBatch
+from smartmeter_lib.stream.validate import screen
 
 T0 = 1_764_300_000_000
 
@@ -48,12 +49,13 @@ def test_round_trip_of_a_batch() -> None:
     (b"m", struct.pack("<BBHIqd", 1, 0, 1, 0, T0, float("nan")), "not a finite number"),
     (b"m", struct.pack("<BBHIqd", 1, 0, 1, 0, 5, 0.1), "timestamp out of range"),
     (b"m", struct.pack("<BBHIqd", 1, 0, 1, 0, T0, 1.0), "import above 100 kW"),
-    (b"m", struct.pack("<BBHIqd", 1, 0, 1, 0, T0, -1.0), "export above 50 kW"),
+    (b"m", struct.pack("<BBHIqd", 1, 0, 1, 0, T0, -1.0), "export above 100 kW"),
 ])
 def test_bad_messages_are_rejected_with_a_reason(key: bytes | None, value: bytes | None,
                                                  reason: str) -> None:
     good_k, good_v = encode_one("ok", T0, 0.0001)
-    d = decode_batch([good_k, key, good_k], [good_v, value, good_v])
+    keys, values = [good_k, key, good_k], [good_v, value, good_v]
+    d = screen(decode_batch(keys, values), keys, values)  # format, then values: the processor
     assert len(d.batch) == 2
     assert d.index.tolist() == [0, 2]
     assert [r.index for r in d.rejects] == [1]
