@@ -204,24 +204,6 @@ class CassandraHistory:
     def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
         return self._chunks.read(meter_id, start_ms, end_ms)
 
-    def read_readings_many(self, meter_ids: Sequence[str], start_ms: int,
-                           end_ms: int) -> list[ReadingBatch]:
-        """:meth:`read_readings` of each meter, queried concurrently (one batch per meter)."""
-        days = range(start_ms // DAY_MS, (max(start_ms, end_ms - 1)) // DAY_MS + 1)
-        lo = _EPOCH + dt.timedelta(milliseconds=start_ms)
-        hi = _EPOCH + dt.timedelta(milliseconds=end_ms)
-        args = [(m, _day(d * DAY_MS), lo, hi) for m in meter_ids for d in days]
-        rows: dict[str, list[Any]] = {m: [] for m in meter_ids}
-        for (m, *_), res in zip(args, self._run("read_sel", args), strict=True):
-            rows[m].extend(res)
-        return [ReadingBatch(np.array([m] * len(rows[m]), dtype=object),
-                             np.array([int((r.ts - _EPOCH).total_seconds() * 1000)
-                                       for r in rows[m]], np.int64),
-                             np.array([r.kwh for r in rows[m]], np.float64),
-                             np.array([r.interval_s for r in rows[m]], np.uint16),
-                             np.array([r.kind for r in rows[m]], np.uint8))
-                for m in meter_ids]
-
     # -- rollups -------------------------------------------------------------------------
     def write_rollups(self, rollup: Rollup) -> None:
         if len(rollup) == 0:

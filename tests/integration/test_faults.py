@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import Consumer, TopicPartition
 
 from smartmeter_lib.adapters.cassandra_history import CassandraHistory
@@ -240,12 +239,9 @@ def count_check(s: Settings, run: Run | None = None, fleet: Any = None) -> Count
         exp[i, k], sent[i, k] = b.kwh[rd], 1
     h = CassandraHistory(s)
     try:
-        ps = h.session.prepare(f"SELECT count(*) AS n, sum(kwh) AS kwh FROM "
-                               f"{s.cassandra_keyspace}.readings WHERE meter_id = ? AND day = ?")
-        got = execute_concurrent_with_args(h.session, ps, [(m, dt.date(2026, 11, 2))
-                                                           for m in ids], concurrency=32)
-        counts = np.array([r.one().n for _, r in got])
-        sums = np.array([r.one().kwh or 0.0 for _, r in got])
+        got = [h.read_readings(m, START * 1000, (START + SECONDS) * 1000) for m in ids]
+        counts = np.array([len(b) for b in got])
+        sums = np.array([float(b.kwh.sum()) for b in got])
         rollups = {res: h.read_rollups(res, ids, START // res * res * 1000,
                                        (START + SECONDS) * 1000) for res in (60, 1800, 86400)}
     finally:
@@ -254,7 +250,8 @@ def count_check(s: Settings, run: Run | None = None, fleet: Any = None) -> Count
     lost = int(np.clip(want - counts, 0, None).sum())
     extra = int(np.clip(counts - want, 0, None).sum())
     assert lost == 0 and extra == 0, f"{lost} readings lost, {extra} extra; {run and run.events}"
-    assert sums == pytest.approx(exp.sum(axis=1), rel=1e-9, abs=1e-12)
+    # raw readings are stored to 1e-7 kWh (reading_chunks), so sums match to 60 x 5e-8
+    assert sums == pytest.approx(exp.sum(axis=1), rel=1e-9, abs=1e-5)
 
     # rollups: the expected (meter, window) -> (kwh, readings) from the fleet itself
     checked = 0
@@ -378,13 +375,14 @@ def test_broker_sigkilled_and_restarted_mid_run(run: Run, services: ServicesConf
     assert c.lost == 0 and c.duplicated == 0
 
 
-CHECKPOINT_GAP = pytest.mark.xfail(
-    strict=True, reason="main's partition checkpoints (stream/checkpoint.py) alone lose readings "
-    "from the minute open at a kill or rebalance on real Kafka (e.g. 21 of 40 counted); this "
-    "branch's held commits passed here before the merge; see docs/reliability.md")
+KAFKA_TAKEOVER_GAP = pytest.mark.xfail(
+    strict=False, reason="known gap, open: after a processor is killed or the group rebalances "
+    "on real Kafka, the 1-min rollup open at that moment counts 24-26 of its 40 readings (raw "
+    "readings are all stored exactly once). The same takeover on the memory bus is exact "
+    "(tests/unit/test_restore.py). See docs/reliability.md")
 
 
-@CHECKPOINT_GAP
+@KAFKA_TAKEOVER_GAP
 def test_processor_sigkilled_and_restarted_resumes_from_committed_offsets(
         run: Run, services: ServicesConfig) -> None:
     seen: dict[str, list[int]] = {}
@@ -416,7 +414,7 @@ def test_processor_sigkilled_and_restarted_resumes_from_committed_offsets(
     assert c.lost == 0 and c.duplicated == 0
 
 
-@CHECKPOINT_GAP
+@KAFKA_TAKEOVER_GAP
 def test_group_rebalances_when_a_worker_joins_and_leaves(run: Run) -> None:
     run.processor("processor-0")
     run.producer(0)
