@@ -109,7 +109,11 @@ def test_demo_serves_a_live_map_and_stops_cleanly(browser: Any, tmp_path: Path,
         family = demo.descendants()
         assert any("voila" in " ".join(p.cmdline()) for p in family)
         demo.proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert demo.proc.wait(timeout=90) == 0, "\n".join(demo.lines[-20:])
+        try:  # bounded; on a loaded CI machine the final flush and Voila's exit took > 90 s
+            code = demo.proc.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            pytest.fail("demo still running 180 s after Ctrl-C:\n" + "\n".join(demo.lines[-30:]))
+        assert code == 0, "\n".join(demo.lines[-20:])
         _gone, alive = psutil.wait_procs(family, timeout=30)
         assert alive == [], f"left behind: {[p.cmdline() for p in alive]}"
         assert any(re.search(r"demo stopped: \d+ readings produced", x) for x in demo.lines)
