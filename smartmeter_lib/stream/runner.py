@@ -123,8 +123,8 @@ class Processor:
 
     def step(self, timeout_s: float = 0.2) -> int:
         msgs = self._consumer.poll_batch(self.settings.batch_max, timeout_s)
-        self._follow_assignment()
-        if msgs and any(m.partition not in self._held for m in msgs):
+        lost = self._follow_assignment()
+        if msgs and lost and any(m.partition not in self._held for m in msgs):
             # fetched before the partition was taken away in a rebalance: its new owner
             # reads them again from the committed offset, with the state stored there;
             # counting them here would write partial windows for meters no longer ours
@@ -151,12 +151,14 @@ class Processor:
             self._flush_and_commit()
         return len(msgs)
 
-    def _follow_assignment(self) -> None:
+    def _follow_assignment(self) -> bool:
         """Restore the stored state of partitions newly assigned to this processor, and
-        forget the meters of partitions it lost, before any of their messages count."""
+        forget the meters of partitions it lost, before any of their messages count.
+        True when it lost a partition (only then can a fetched batch hold stale messages)."""
         topic = self.settings.topic_readings
         assigned = {p for t, p in self._consumer.assignment() if t == topic}
-        for p in sorted(self._held - assigned):
+        lost = self._held - assigned
+        for p in sorted(lost):
             drop_state(self.agg, self.detectors.outage,
                        np.flatnonzero(self._partition_of == p))
             self._partition_of[self._partition_of == p] = -1
@@ -171,6 +173,7 @@ class Processor:
                 log.info("processor %s: restored the state of %d meters of %s[%d]",
                          self.group_id, len(idx), topic, p)
         self._held = assigned
+        return bool(lost)
 
     def _checkpoint(self) -> None:
         """Store each held partition's state (just before the commit that matches it)."""

@@ -33,6 +33,7 @@ import pandas as pd
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from smartmeter_lib.adapters.base import Message
 from smartmeter_lib.adapters.cassandra_history import CassandraHistory
 from smartmeter_lib.adapters.kafka_bus import KafkaBus
 from smartmeter_lib.adapters.redis_live import RedisLive
@@ -304,10 +305,9 @@ def end_offsets(s: Settings) -> int:
         c.close()
 
 
-def alert_ids_on_topic(s: Settings) -> dict[str, int]:
-    """Messages on the alert topic, counted by key (the alert id)."""
-    bus = KafkaBus(s)
-    c = bus.consumer([s.topic_alerts], "alert-reader-" + uuid.uuid4().hex[:6])
+def _count_topic(s: Settings, topic: str, label: Callable[[Message], str]) -> dict[str, int]:
+    """Every message on ``topic``, counted by ``label``; done after 5 idle polls."""
+    c = KafkaBus(s).consumer([topic], "reader-" + uuid.uuid4().hex[:6])
     out: dict[str, int] = {}
     idle = 0
     try:
@@ -315,31 +315,24 @@ def alert_ids_on_topic(s: Settings) -> dict[str, int]:
             msgs = c.poll_batch(10_000, 1.0)
             idle = 0 if msgs else idle + 1
             for m in msgs:
-                k = (m.key or b"").decode()
+                k = label(m)
                 out[k] = out.get(k, 0) + 1
     finally:
         c.close()
     return out
 
 
+def alert_ids_on_topic(s: Settings) -> dict[str, int]:
+    """Messages on the alert topic, counted by key (the alert id)."""
+    return _count_topic(s, s.topic_alerts, lambda m: (m.key or b"").decode())
+
+
 def dlq_reasons(s: Settings) -> dict[str, int]:
     """Dead-letter messages of the run, counted by the head of their reason."""
     import json
 
-    bus = KafkaBus(s)
-    c = bus.consumer([s.topic_dlq], "dlq-reader-" + uuid.uuid4().hex[:6])
-    out: dict[str, int] = {}
-    idle = 0
-    try:
-        while idle < 5:
-            msgs = c.poll_batch(10_000, 1.0)
-            idle = 0 if msgs else idle + 1
-            for m in msgs:
-                why = json.loads(m.value or b"{}")["reason"].split(":")[0]
-                out[why] = out.get(why, 0) + 1
-    finally:
-        c.close()
-    return out
+    return _count_topic(s, s.topic_dlq,
+                        lambda m: json.loads(m.value or b"{}")["reason"].split(":")[0])
 
 
 # -- the faults ----------------------------------------------------------------------------
