@@ -90,6 +90,12 @@ class HistoryStore(Protocol):
 
     def write_readings(self, batch: ReadingBatch) -> None: ...
 
+    def release_meters(self, meter_ids: Sequence[str]) -> None:
+        """Forget anything this client holds to merge later writes of these meters' readings:
+        another writer owns them now (their bus partition moved in a rebalance), so the next
+        write merges with what is stored."""
+        ...
+
     def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
         """Readings of one meter with ``start_ms <= ts < end_ms``, in time order."""
         ...

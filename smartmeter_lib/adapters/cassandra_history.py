@@ -201,6 +201,9 @@ class CassandraHistory:
         See :mod:`smartmeter_lib.adapters.cassandra_readings` for how (idempotent)."""
         self._chunks.write(batch)
 
+    def release_meters(self, meter_ids: Sequence[str]) -> None:
+        self._chunks.forget(meter_ids)
+
     def read_readings(self, meter_id: str, start_ms: int, end_ms: int) -> ReadingBatch:
         return self._chunks.read(meter_id, start_ms, end_ms)
 

@@ -11,7 +11,8 @@ whole, so the row always holds every reading of that minute that was written so 
   meter and day, and merged.
 - **One writer per meter.** Two clients merging the same minute at the same moment could
   overwrite each other's readings. The processors key the bus by meter id, so one processor
-  owns a meter; after a rebalance the new owner starts with an empty cache and reads first.
+  owns a meter. When a meter's partition moves, the processor calls :meth:`ChunkStore.forget`
+  for it on both sides, so neither merges into a cached chunk the other may have rewritten.
 
 Every statement is prepared; writes and reads run concurrently (``concurrency`` in flight).
 """
@@ -84,6 +85,13 @@ class ChunkStore:
         newest = max(self._cache)
         for m in [m for m in self._cache if m <= newest - self.cache_minutes]:
             del self._cache[m]
+
+    def forget(self, meter_ids: Sequence[str]) -> None:
+        """Drop these meters' cached chunks: the next write of theirs reads what is stored."""
+        gone = set(meter_ids)
+        for held in self._cache.values():
+            for m in gone.intersection(held):
+                del held[m]
 
     def _statements(self, pieces: list[Piece], blobs: list[bytes]) -> list[Any]:
         """One statement per (meter, day) partition: a bound INSERT, or an UNLOGGED batch of

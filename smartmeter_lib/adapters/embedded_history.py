@@ -93,6 +93,9 @@ class EmbeddedHistory:
         return MeterInfo.from_pandas(df)
 
     # -- readings ------------------------------------------------------------------------
+    def release_meters(self, meter_ids: Sequence[str]) -> None:
+        """Nothing to forget: every write appends, and reads deduplicate."""
+
     def write_readings(self, batch: ReadingBatch) -> None:
         if len(batch) == 0:
             return

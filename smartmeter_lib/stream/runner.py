@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from smartmeter_lib.adapters.base import Bus, HistoryStore, LiveStore, Message
@@ -33,6 +34,7 @@ from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggreg
 log = logging.getLogger(__name__)
 TOP_N = 20  # top consumers kept in the live store
 IDLE_BEFORE_FIRST_S = 30.0  # idle exit waits at least this long for the first message
+IDLE_STEP_SLACK_S = 0.3  # an empty step counts as idle for at most its poll plus this
 FLAT_TARIFF = "flat_cap_2025q3"  # savings are against the price-cap flat tariff
 
 
@@ -106,17 +108,22 @@ class Processor:
         ``idle_exit_s``; then close all windows, flush and commit."""
         stop = stop or threading.Event()
         end = None if duration_s is None else time.monotonic() + duration_s
-        idle_since = time.monotonic()
+        poll_s = 0.2
+        idle_s = 0.0  # time spent waiting on empty polls since the last message
         seen_any = False
         while not stop.is_set() and (end is None or time.monotonic() < end):
-            n = self.step(timeout_s=0.2)
-            now = time.monotonic()
+            t0 = time.monotonic()
+            n = self.step(timeout_s=poll_s)
             if n:
-                idle_since, seen_any = now, True
+                idle_s, seen_any = 0.0, True
             elif idle_exit_s is not None:
+                # only the poll's wait counts as idle: a step that spent 30 s in a retried
+                # history write (the database was down) saw no messages because it was not
+                # polling, and the backlog that built up meanwhile is still to be read
+                idle_s += min(time.monotonic() - t0, poll_s + IDLE_STEP_SLACK_S)
                 # before the first message, allow time to join the group and get partitions
                 limit = idle_exit_s if seen_any else max(idle_exit_s, IDLE_BEFORE_FIRST_S)
-                if now - idle_since >= limit:
+                if idle_s >= limit:
                     break
         self.finish()
         return self.stats
@@ -158,22 +165,42 @@ class Processor:
         topic = self.settings.topic_readings
         assigned = {p for t, p in self._consumer.assignment() if t == topic}
         lost = self._held - assigned
-        for p in sorted(lost):
-            drop_state(self.agg, self.detectors.outage,
-                       np.flatnonzero(self._partition_of == p))
-            self._partition_of[self._partition_of == p] = -1
-            log.info("processor %s: partition %d went to another member", self.group_id, p)
+        if lost:
+            gone = np.flatnonzero(np.isin(self._partition_of, sorted(lost)))
+            self._drop_pending(gone)
+            drop_state(self.agg, self.detectors.outage, gone)
+            self._partition_of[gone] = -1
+            self.history.release_meters(self.meters.meter_id[gone].tolist())
+            log.info("processor %s: partition(s) %s went to another member (%d meters)",
+                     self.group_id, sorted(lost), len(gone))
         for p in sorted(assigned - self._held):
             blob = self.history.read_checkpoint(self.group_id, topic, p)
             if blob is not None:
                 idx = import_state(self.agg, self.detectors.outage, blob,
                                    f"checkpoint of {topic}[{p}] for group {self.group_id}")
                 self._partition_of[idx] = p
+                # what this client cached for them (an earlier ownership) may be stale now
+                self.history.release_meters(self.meters.meter_id[idx].tolist())
                 self.stats.restored_meters += len(idx)
                 log.info("processor %s: restored the state of %d meters of %s[%d]",
                          self.group_id, len(idx), topic, p)
         self._held = assigned
         return bool(lost)
+
+    def _drop_pending(self, meters: npt.NDArray[np.intp]) -> None:
+        """Forget the unwritten readings of ``meters`` (their partition was revoked): the new
+        owner reads those messages again from the last committed offset, so writing them
+        here too would race its writes of the same chunks."""
+        if not self._pending or not len(meters):
+            return
+        mine = np.ones(len(self.meters), bool)
+        mine[meters] = False
+        kept = []
+        for b in self._pending:
+            idx = self.agg._index.get_indexer(pd.Index(b.meter_id))
+            keep = (idx < 0) | mine[np.maximum(idx, 0)]
+            kept.append(b if keep.all() else b.take(keep))
+        self._pending = [b for b in kept if len(b)]
 
     def _checkpoint(self) -> None:
         """Store each held partition's state (just before the commit that matches it)."""

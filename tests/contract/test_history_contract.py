@@ -151,3 +151,19 @@ def test_checkpoints_replace_per_group_and_partition(
     h.write_checkpoints(group, "fake_iot", {3: b"newer"})
     assert history_factory().read_checkpoint(group, "fake_iot", 3) == b"newer"
     assert h.read_checkpoint(group, "fake_iot", 0) == blob
+
+
+def test_a_released_meter_merges_with_what_another_writer_stored(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    """A partition moves from one processor to another and back: after ``release_meters`` the
+    first writer's next write keeps what the second one wrote meanwhile (same minute)."""
+    first, second = history_factory(), history_factory()
+    m = f"{unique}-0"
+    first.write_readings(ReadingBatch.readings([m, m], [T0, T0 + 1000], [0.1, 0.1]))
+    second.release_meters([m])  # takes the meter over
+    second.write_readings(ReadingBatch.readings([m, m], [T0 + 2000, T0 + 3000], [0.2, 0.2]))
+    first.release_meters([m])  # takes it back
+    first.write_readings(ReadingBatch.readings([m], [T0 + 4000], [0.3]))
+    got = first.read_readings(m, T0, T0 + 60_000)
+    assert got.ts_ms.tolist() == [T0 + k * 1000 for k in range(5)]
+    assert float(got.kwh.sum()) == pytest.approx(0.9)

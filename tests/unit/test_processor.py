@@ -165,3 +165,38 @@ def test_insights_refresh_from_half_hourly_profiles(stack) -> None:  # type: ign
                                          "flat_cap_2025q3", "go_style", "peak_offpeak"}
     rows = history.read_insights(m, 0, 2**62)
     assert len(rows) >= 1 and rows.meter_id.tolist()[0] == m
+
+
+def test_time_blocked_in_a_slow_history_write_is_not_idle(stack) -> None:  # type: ignore[no-untyped-def]
+    """A write that blocks longer than ``idle_exit_s`` (the database was down, the retry
+    waited) must not end the run: the messages that arrived meanwhile are still read."""
+    settings, bus, history, live = stack
+    fleet = Fleet(20, seed=3)
+    history.register_meters(fleet.meters)
+    run_fleet_producer(fleet, bus, settings.topic_readings, start_s=START, speedup=0,
+                       duration_s=5)
+    blocked = threading.Event()
+
+    class SlowHistory:
+        def __init__(self, inner: EmbeddedHistory) -> None:
+            self.inner, self.calls = inner, 0
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(self.inner, name)
+
+        def write_checkpoints(self, *args):  # type: ignore[no-untyped-def]
+            self.calls += 1
+            if self.calls == 2:  # the flush of the first empty step (the first read all 5 s)
+                blocked.set()  # the backlog arrives while the write waits
+                run_fleet_producer(fleet, bus, settings.topic_readings, start_s=START + 5,
+                                   speedup=0, duration_s=5)
+                threading.Event().wait(3.0)  # three times the idle limit below
+            self.inner.write_checkpoints(*args)
+
+    proc = Processor(settings, bus, SlowHistory(history), live,  # type: ignore[arg-type]
+                     flush_interval_s=0.0)
+    stats = proc.run(idle_exit_s=1.0)
+    assert blocked.is_set()
+    assert stats.messages_in == 20 * 10
+    assert len(history.read_readings(str(fleet.meters.meter_id[0]), START * 1000,
+                                     (START + 10) * 1000)) == 10
