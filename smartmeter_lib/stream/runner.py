@@ -243,9 +243,14 @@ class Processor:
         return min(clocks) if clocks else None
 
     def finish(self) -> None:
-        """Close every open window, write everything, commit."""
-        self._handle(self.agg.flush(), final=True)
+        """Write everything and commit, then close every open window.
+
+        The checkpoint that goes with the commit still holds the open windows: a processor
+        that takes these partitions over (this one leaves, the others go on) restores them and
+        completes them, rewriting the early rollups written here with their full counts."""
         self._flush_and_commit()
+        self._handle(self.agg.flush(), final=True)
+        self._write_pending()
         st = self.stats
         log.info("processor %s: %d messages in, %d readings stored, %d rollup rows, "
                  "rejected %s", self.group_id, st.messages_in, st.readings_stored,
