@@ -163,21 +163,28 @@ class LiveStore(Protocol):
 
     def put_meters(self, ts_ms: int, meter_id: Sequence[str] | Any, last_ts_ms: Any,
                    kw: Any, kwh_total: Any) -> None:
-        """Replace the per-meter snapshot: last reading time, live kW and running kWh."""
+        """Replace this client's per-meter snapshot (the meters its processor holds): last
+        reading time, live kW and running kWh. Other clients' snapshots stay: several
+        processors each write their own, and readers see them all."""
         ...
 
-    def get_meter(self, meter_id: str) -> dict[str, Any] | None: ...
+    def get_meter(self, meter_id: str) -> dict[str, Any] | None:
+        """The meter's ``last_ts_ms``, ``kw``, ``kwh_total`` and ``snapshot_ts_ms`` from the
+        snapshot with its newest reading (two hold it while a partition changes hands)."""
+        ...
 
     def put_meter_power(self, ts_ms: int, kw: Any) -> None:
-        """One second of every meter's power, in the order of the last :meth:`put_meters`
-        (kept for ``series_keep_s``), for :meth:`get_meter_series`."""
+        """One second of power of this client's meters, in the order of its last
+        :meth:`put_meters` (kept for ``series_keep_s``), for :meth:`get_meter_series`."""
         ...
 
     def get_meter_series(self, meter_id: str, since_ms: int) -> pd.DataFrame:
         """Columns ts_ms, kw: the meter's recent power, second by second, ascending."""
         ...
 
-    def put_top_consumers(self, ts_ms: int, meter_id: Sequence[str], kw: Any) -> None: ...
+    def put_top_consumers(self, ts_ms: int, meter_id: Sequence[str], kw: Any) -> None:
+        """Replace this client's top consumers; readers merge every client's."""
+        ...
 
     def get_top_consumers(self) -> pd.DataFrame:
         """Columns meter_id, kw, largest first."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from smartmeter_lib.adapters.rows import insight_json
+from smartmeter_lib.adapters.rows import default_writer, insight_json
 from smartmeter_lib.errors import BackendError
 from smartmeter_lib.model import Alert, AreaStats
 
@@ -26,7 +26,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshot (name TEXT PRIMARY KEY, ts_ms INTEGER, payload BLOB);
 CREATE TABLE IF NOT EXISTS totals (ts_ms INTEGER PRIMARY KEY, kw REAL, homes INTEGER);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS meter_kw (ts_ms INTEGER PRIMARY KEY, payload BLOB);
+CREATE TABLE IF NOT EXISTS meter_power (writer TEXT, ts_ms INTEGER, payload BLOB,
+                                        PRIMARY KEY (writer, ts_ms));
 """
 
 
@@ -44,8 +45,12 @@ def _from_ipc(blob: bytes) -> pa.Table:
 class EmbeddedLive:
     """An implementation of :class:`smartmeter_lib.adapters.base.LiveStore` in SQLite."""
 
-    def __init__(self, path: Path | str, keep_s: int = 7200, series_keep_s: int = 900) -> None:
+    def __init__(self, path: Path | str, keep_s: int = 7200, series_keep_s: int = 900,
+                 writer: str | None = None) -> None:
+        """``writer``: this client's name in the per-meter view (default: host, pid and a
+        random suffix); each processor writes the snapshot of the meters it holds under it."""
         self.path = Path(path)
+        self.writer = writer or default_writer()
         self.keep_ms = keep_s * 1000
         self.series_keep_ms = series_keep_s * 1000
         try:
@@ -58,7 +63,7 @@ class EmbeddedLive:
         except (OSError, sqlite3.Error) as err:
             raise BackendError(f"cannot open the embedded live store {self.path}: {err}") from err
         self._lock = threading.Lock()
-        self._meter_cache: tuple[int, dict[str, int], pa.Table] | None = None
+        self._meter_cache: dict[str, dict[str, int]] = {}  # snapshot name -> id -> row
 
     def _put_snapshot(self, name: str, ts_ms: int, table: pa.Table) -> None:
         blob = _to_ipc(table)
@@ -104,7 +109,7 @@ class EmbeddedLive:
         return pd.DataFrame(rows, columns=["ts_ms", "kw", "homes"]).astype(
             {"ts_ms": "int64", "kw": "float64", "homes": "int64"})
 
-    # -- meters --------------------------------------------------------------------------
+    # -- meters, their power series and the top consumers (one snapshot per writer) -------
     def put_meters(self, ts_ms: int, meter_id: Sequence[str] | Any, last_ts_ms: Any,
                    kw: Any, kwh_total: Any) -> None:
         table = pa.table({
@@ -113,67 +118,81 @@ class EmbeddedLive:
             "kw": np.asarray(kw, np.float64),
             "kwh_total": np.asarray(kwh_total, np.float64),
         })
-        self._put_snapshot("meters", ts_ms, table)
+        self._put_snapshot(f"meters:{self.writer}", ts_ms, table)
+
+    def _holders(self, meter_id: str) -> list[tuple[str, int, int, pa.Table]]:
+        """(writer, position, snapshot time, snapshot) of every snapshot holding the meter."""
+        with self._lock:
+            names = [r[0] for r in self._db.execute(
+                "SELECT name FROM snapshot WHERE name LIKE 'meters:%'").fetchall()]
+        out = []
+        for name in names:
+            got = self._get_snapshot(name)
+            if got is None:
+                continue
+            ts, t = got
+            ids = t["meter_id"]
+            index = self._meter_cache.get(name)
+            i = None if index is None else index.get(meter_id)
+            if i is None or i >= len(ids) or ids[i].as_py() != meter_id:
+                index = self._meter_cache[name] = {m: j for j, m in enumerate(ids.to_pylist())}
+                i = index.get(meter_id)
+            if i is not None:
+                out.append((name.split(":", 1)[1], i, ts, t))
+        return out
+
+    def _best(self, meter_id: str) -> tuple[str, int, dict[str, Any]] | None:
+        """The holder with the newest reading of the meter, its position and its values."""
+        best: tuple[str, int, dict[str, Any]] | None = None
+        for writer, i, ts, t in self._holders(meter_id):
+            row = dict(t.slice(i, 1).to_pylist()[0])
+            row["snapshot_ts_ms"] = ts
+            if best is None or (row["last_ts_ms"], ts) > (best[2]["last_ts_ms"],
+                                                          best[2]["snapshot_ts_ms"]):
+                best = (writer, i, row)
+        return best
 
     def get_meter(self, meter_id: str) -> dict[str, Any] | None:
-        got = self._get_snapshot("meters")
-        if got is None:
-            return None
-        ts, t = got
-        if self._meter_cache is None or self._meter_cache[2].num_rows != t.num_rows:
-            ids = t["meter_id"].to_pylist()
-            self._meter_cache = (ts, {m: i for i, m in enumerate(ids)}, t)
-        i = self._meter_cache[1].get(meter_id)
-        if i is None or i >= t.num_rows:
-            return None
-        row = t.slice(i, 1).to_pylist()[0]
-        if row["meter_id"] != meter_id:  # fleet changed: rebuild the index next time
-            self._meter_cache = None
-            return self.get_meter(meter_id)
-        row["snapshot_ts_ms"] = ts
-        return dict(row)
+        best = self._best(meter_id)
+        return None if best is None else best[2]
 
-    # -- per-meter series, top consumers, alerts ----------------------------------------
     def put_meter_power(self, ts_ms: int, kw: Any) -> None:
         blob = np.asarray(kw, np.float32).tobytes()
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meter_kw VALUES (?,?)", (int(ts_ms), blob))
-            self._db.execute("DELETE FROM meter_kw WHERE ts_ms < ?",
+            self._db.execute("INSERT OR REPLACE INTO meter_power VALUES (?,?,?)",
+                             (self.writer, int(ts_ms), blob))
+            self._db.execute("DELETE FROM meter_power WHERE ts_ms < ?",
                              (int(ts_ms) - self.series_keep_ms,))
 
-    def _meter_index(self, meter_id: str) -> int | None:
-        got = self._get_snapshot("meters")
-        if got is None:
-            return None
-        ids = got[1]["meter_id"].to_pylist()
-        try:
-            return ids.index(meter_id)
-        except ValueError:
-            return None
-
     def get_meter_series(self, meter_id: str, since_ms: int) -> pd.DataFrame:
-        i = self._meter_index(meter_id)
+        best = self._best(meter_id)
         rows: list[tuple[int, float]] = []
-        if i is not None:
+        if best is not None:
+            writer, i, _ = best
             with self._lock:
-                got = self._db.execute("SELECT ts_ms, payload FROM meter_kw WHERE ts_ms >= ? "
-                                       "ORDER BY ts_ms", (int(since_ms),)).fetchall()
+                got = self._db.execute("SELECT ts_ms, payload FROM meter_power WHERE writer=? "
+                                       "AND ts_ms >= ? ORDER BY ts_ms",
+                                       (writer, int(since_ms))).fetchall()
             rows = [(int(ts), float(np.frombuffer(b, np.float32, 1, 4 * i)[0]))
                     for ts, b in got if len(b) >= 4 * (i + 1)]
         return pd.DataFrame(rows, columns=["ts_ms", "kw"]).astype({"ts_ms": "int64",
                                                                    "kw": "float64"})
 
     def put_top_consumers(self, ts_ms: int, meter_id: Sequence[str], kw: Any) -> None:
-        self._put_snapshot("top", ts_ms, pa.table({
+        self._put_snapshot(f"top:{self.writer}", ts_ms, pa.table({
             "meter_id": pa.array([str(m) for m in meter_id], pa.string()),
             "kw": np.asarray(kw, np.float64)}))
 
     def get_top_consumers(self) -> pd.DataFrame:
-        got = self._get_snapshot("top")
-        if got is None:
+        with self._lock:
+            rows = self._db.execute("SELECT payload FROM snapshot WHERE name LIKE 'top:%'"
+                                    ).fetchall()
+        frames = [_from_ipc(r[0]).to_pandas() for r in rows]
+        if not frames:
             return pd.DataFrame({"meter_id": pd.Series(dtype=str), "kw": pd.Series(dtype=float)})
-        df = got[1].to_pandas()
-        return df.sort_values("kw", ascending=False, kind="stable").reset_index(drop=True)
+        df = pd.concat(frames).groupby("meter_id", as_index=False)["kw"].max()
+        return df.sort_values(["kw", "meter_id"], ascending=[False, True],
+                              kind="stable").reset_index(drop=True)
 
     def put_alerts(self, alerts: Sequence[Alert]) -> None:
         with self._lock:
@@ -219,9 +238,9 @@ class EmbeddedLive:
 
     def clear(self) -> None:
         with self._lock:
-            for t in ("snapshot", "totals", "kv", "meter_kw"):
+            for t in ("snapshot", "totals", "kv", "meter_power"):
                 self._db.execute(f"DELETE FROM {t}")
-        self._meter_cache = None
+        self._meter_cache = {}
 
     def close(self) -> None:
         with self._lock:

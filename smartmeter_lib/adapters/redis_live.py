@@ -17,13 +17,13 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from smartmeter_lib.adapters.rows import insight_json
+from smartmeter_lib.adapters.redis_meters import RedisMeterView
+from smartmeter_lib.adapters.rows import default_writer, insight_json
 from smartmeter_lib.config import Settings
 from smartmeter_lib.errors import BackendError
 from smartmeter_lib.model import Alert, AreaStats
 
 log = logging.getLogger(__name__)
-METER_TTL_S = 3600  # a meter silent for an hour drops out of the live view
 TOTALS_KEEP_MS = 2 * 3600 * 1000
 
 
@@ -44,7 +44,9 @@ class RedisLive:
     """An implementation of :class:`smartmeter_lib.adapters.base.LiveStore` on Redis."""
 
     def __init__(self, settings: Settings, prefix: str | None = None,
-                 series_keep_s: int = 900) -> None:
+                 series_keep_s: int = 900, writer: str | None = None) -> None:
+        """``writer``: this client's name in the per-meter view (default: host, pid and a
+        random suffix); each processor writes the snapshot of the meters it holds under it."""
         self.p = settings.redis_prefix if prefix is None else prefix
         self.series_keep_s = series_keep_s
         self.where = _safe_url(settings.redis_url)
@@ -58,6 +60,8 @@ class RedisLive:
                                ) from err
         except redis.RedisError as err:
             raise BackendError(f"Redis at {self.where} does not answer: {err}") from err
+        self.writer = writer or default_writer()
+        self.meter_view = RedisMeterView(self.r, self.p, self.writer, series_keep_s)
 
     def k(self, *parts: object) -> str:
         return self.p + ":".join(str(x) for x in parts)
@@ -106,78 +110,25 @@ class RedisLive:
         df = pd.DataFrame(rows, columns=["ts_ms", "kw", "homes"])
         return df.astype({"ts_ms": "int64", "kw": "float64", "homes": "int64"})
 
-    # -- meters --------------------------------------------------------------------------
+    # -- meters, their power series and the top consumers (one snapshot per writer) -------
     def put_meters(self, ts_ms: int, meter_id: Sequence[str] | Any, last_ts_ms: Any,
                    kw: Any, kwh_total: Any) -> None:
-        ids = [str(m) for m in meter_id]
-        last = np.asarray(last_ts_ms, np.int64).tolist()
-        kws = np.round(np.asarray(kw, np.float64), 6).tolist()
-        tot = np.round(np.asarray(kwh_total, np.float64), 9).tolist()
-        index = self.k("meters")
-        with self.r.pipeline(transaction=False) as pipe:
-            pipe.delete(index)
-            for i in range(0, len(ids), 5000):
-                pipe.sadd(index, *ids[i:i + 5000])
-            for i, (m, a, b, c) in enumerate(zip(ids, last, kws, tot, strict=True)):
-                key = self.k("meter", m)
-                pipe.hset(key, mapping={"last_ts_ms": a, "kw": b, "kwh_total": c,
-                                        "snapshot_ts_ms": int(ts_ms), "idx": i})
-                pipe.expire(key, METER_TTL_S)
-            pipe.set(self.k("meters", "ts_ms"), int(ts_ms))
-            pipe.execute()
+        self.meter_view.put_meters(ts_ms, meter_id, last_ts_ms, kw, kwh_total)
 
     def get_meter(self, meter_id: str) -> dict[str, Any] | None:
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.sismember(self.k("meters"), meter_id)
-            pipe.hgetall(self.k("meter", meter_id))
-            member, h = pipe.execute()
-        if not member or not h:
-            return None
-        d = {k.decode(): v.decode() for k, v in h.items()}
-        return {"meter_id": meter_id, "last_ts_ms": int(d["last_ts_ms"]), "kw": float(d["kw"]),
-                "kwh_total": float(d["kwh_total"]), "snapshot_ts_ms": int(d["snapshot_ts_ms"])}
+        return self.meter_view.get_meter(meter_id)
 
-    # -- per-meter series, top consumers, alerts ----------------------------------------
     def put_meter_power(self, ts_ms: int, kw: Any) -> None:
-        index = self.k("power", "index")
-        with self.r.pipeline(transaction=False) as pipe:
-            pipe.set(self.k("power", int(ts_ms)), np.asarray(kw, "<f4").tobytes(),
-                     ex=self.series_keep_s)
-            pipe.zadd(index, {str(int(ts_ms)): int(ts_ms)})
-            pipe.zremrangebyscore(index, "-inf", f"({int(ts_ms) - self.series_keep_s * 1000}")
-            pipe.execute()
+        self.meter_view.put_meter_power(ts_ms, kw)
 
     def get_meter_series(self, meter_id: str, since_ms: int) -> pd.DataFrame:
-        idx = self.r.hget(self.k("meter", meter_id), "idx")
-        rows: list[tuple[int, float]] = []
-        if idx is not None:
-            i = int(idx)
-            stamps = [int(t) for t in self.r.zrangebyscore(self.k("power", "index"),
-                                                           int(since_ms), "+inf")]
-            with self.r.pipeline(transaction=False) as pipe:
-                for t in stamps:
-                    pipe.getrange(self.k("power", t), 4 * i, 4 * i + 3)
-                values = pipe.execute()
-            rows = [(t, float(np.frombuffer(v, "<f4")[0])) for t, v in zip(stamps, values,
-                                                                           strict=True)
-                    if v and len(v) == 4]
-        return pd.DataFrame(rows, columns=["ts_ms", "kw"]).astype({"ts_ms": "int64",
-                                                                   "kw": "float64"})
+        return self.meter_view.get_meter_series(meter_id, since_ms)
 
     def put_top_consumers(self, ts_ms: int, meter_id: Sequence[str], kw: Any) -> None:
-        key = self.k("top")
-        with self.r.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if len(meter_id):
-                pipe.zadd(key, dict(zip([str(m) for m in meter_id],
-                                        np.asarray(kw, np.float64).tolist(), strict=True)))
-            pipe.set(self.k("top", "ts_ms"), int(ts_ms))
-            pipe.execute()
+        self.meter_view.put_top_consumers(ts_ms, meter_id, kw)
 
     def get_top_consumers(self) -> pd.DataFrame:
-        rows = self.r.zrevrange(self.k("top"), 0, -1, withscores=True)
-        return pd.DataFrame({"meter_id": [m.decode() for m, _ in rows],
-                             "kw": [float(s) for _, s in rows]})
+        return self.meter_view.get_top_consumers()
 
     def put_alerts(self, alerts: Sequence[Alert]) -> None:
         key = self.k("alerts", "active")

@@ -27,3 +27,12 @@ def insights_frame(rows: Iterable[tuple[int, str]]) -> pd.DataFrame:
     """(ts_ms, JSON body) rows as a frame with a ``ts_ms`` column first."""
     recs = [{"ts_ms": int(ts), **json.loads(body)} for ts, body in rows]
     return pd.DataFrame(recs) if recs else pd.DataFrame({"ts_ms": pd.Series(dtype="int64")})
+
+
+def default_writer() -> str:
+    """A name for one live-store client that writes per-meter snapshots: host, pid, random."""
+    import os
+    import secrets
+    import socket
+
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -100,14 +100,11 @@ class LatencyProbe:
         self.polls: dict[str, list[tuple[float, int]]] = {m: [] for m in meter_ids}
 
     def poll(self) -> None:
-        with self.live.r.pipeline(transaction=False) as pipe:
-            for m in self.meters:
-                pipe.hget(self.live.k("meter", m), "last_ts_ms")
-            values = pipe.execute()
+        got = {m: self.live.get_meter(m) for m in self.meters}
         now_ms = time.time() * 1000
-        for m, v in zip(self.meters, values, strict=True):
-            if v is not None and int(v) >= 0:
-                self.polls[m].append((now_ms, int(v)))
+        for m, row in got.items():
+            if row is not None and int(row["last_ts_ms"]) >= 0:
+                self.polls[m].append((now_ms, int(row["last_ts_ms"])))
 
     def latencies(self, since_wall_ms: float) -> list[float]:
         out: list[float] = []

@@ -353,11 +353,13 @@ class Processor:
         self.stats.last_live_ts_ms = last.ts_ms
         now = time.monotonic()
         if force or now - self._last_meter_put >= 1.0:
-            a = self.agg
-            self.live.put_meters(last.ts_ms, a.meters.meter_id, a.last_ts, a.last_kw,
-                                 a.kwh_total)
-            self.live.put_meter_power(last.ts_ms, a.last_kw)
-            top = np.argsort(-a.last_kw, kind="stable")[:TOP_N]
+            # only the meters of the partitions held: other processors write theirs
+            a, held = self.agg, np.flatnonzero(self._partition_of >= 0)
+            kw = a.last_kw[held]
+            self.live.put_meters(last.ts_ms, a.meters.meter_id[held], a.last_ts[held], kw,
+                                 a.kwh_total[held])
+            self.live.put_meter_power(last.ts_ms, kw)
+            top = held[np.argsort(-kw, kind="stable")[:TOP_N]]
             self.live.put_top_consumers(last.ts_ms, a.meters.meter_id[top].tolist(),
                                         a.last_kw[top])
             self._last_meter_put = now

@@ -119,3 +119,28 @@ def test_insights_snapshot(live_factory: Callable[[], LiveStore]) -> None:
     s.put_insights(T0 + 1, pd.DataFrame({"meter_id": ["B"], "baseload_w": [1.0],
                                          "area_percentile": [1.0]}))
     assert live_factory().get_insights("A") is None
+
+
+def test_several_writers_each_hold_their_meters(
+        live_factory: Callable[[], LiveStore]) -> None:
+    """Two processors write the snapshots of the meters they hold; readers see both, and a
+    meter that changed hands is read from the snapshot with its newest reading."""
+    a, b, reader = live_factory(), live_factory(), live_factory()
+    a.put_meters(T0, ["A1", "B2"], [T0, T0], [0.5, 1.5], [10.0, 20.0])
+    b.put_meters(T0, ["C3"], [T0], [2.5], [30.0])
+    for k in range(3):
+        a.put_meter_power(T0 + k * 1000, np.array([0.5 + k, 1.5]))
+        b.put_meter_power(T0 + k * 1000, np.array([2.5 + k]))
+    a.put_top_consumers(T0, ["B2", "A1"], [1.5, 0.5])
+    b.put_top_consumers(T0, ["C3"], [2.5])
+    got = {m: reader.get_meter(m) for m in ("A1", "B2", "C3")}
+    assert {m: g and g["kw"] for m, g in got.items()} == {"A1": 0.5, "B2": 1.5, "C3": 2.5}
+    assert reader.get_meter_series("C3", T0).kw.tolist() == pytest.approx([2.5, 3.5, 4.5])
+    assert reader.get_meter_series("A1", T0).kw.tolist() == pytest.approx([0.5, 1.5, 2.5])
+    assert reader.get_top_consumers().meter_id.tolist() == ["C3", "B2", "A1"]
+    # B2's partition moves to b: b's snapshot has the newer reading, a's next one drops it
+    b.put_meters(T0 + 1000, ["C3", "B2"], [T0 + 1000, T0 + 1000], [2.0, 9.0], [31.0, 21.0])
+    assert (reader.get_meter("B2") or {}).get("kw") == 9.0
+    a.put_meters(T0 + 1000, ["A1"], [T0 + 1000], [0.7], [10.5])
+    assert (reader.get_meter("B2") or {}).get("kwh_total") == 21.0
+    assert (reader.get_meter("A1") or {}).get("kw") == pytest.approx(0.7)
