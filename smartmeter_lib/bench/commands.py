@@ -22,6 +22,10 @@ def _print(figures: dict[str, Any]) -> None:
                f"end to end {raw.get('end_to_end_per_s')}/s")
     click.echo(f"prototype (JSON, one INSERT per reading): {proto.get('readings_per_s')} "
                "readings/s end to end")
+    snap = figures.get("live_snapshot", {})
+    click.echo(f"live per-meter view, {snap.get('meters')} meters: one second's snapshot "
+               f"{snap.get('cpu_ms_per_s')} ms CPU, {snap.get('wall_ms_per_s')} ms wall; "
+               f"get_meter {snap.get('get_meter_ms')} ms")
     ramp = figures.get("ramp", {})
     for t in ramp.get("trials", []):
         v = t["verdict"]

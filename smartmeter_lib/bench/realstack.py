@@ -225,3 +225,31 @@ def _cleanup(s: Settings, u: str, history_cls: Any, bus_cls: Any) -> None:
     live = RedisLive(s)
     live.clear()
     live.close()
+
+
+def live_snapshot_cost(settings: Settings, meters: int, repeats: int = 5) -> dict[str, Any]:
+    """What one processor's per-second write of the per-meter live view costs in Redis for
+    ``meters`` meters (the snapshot and the power vector), and one ``get_meter`` read."""
+    from smartmeter_lib.adapters.redis_live import RedisLive
+
+    live = RedisLive(settings, prefix=settings.redis_prefix + "snapbench:")
+    try:
+        ids = np.array([f"SM{i:07d}" for i in range(meters)], dtype=object)
+        rng = np.random.default_rng(1)
+        last, kw, tot = np.zeros(meters, np.int64), rng.random(meters), rng.random(meters)
+        live.put_meters(0, ids, last, kw, tot)  # the first write also sends the ids
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for k in range(1, repeats + 1):
+            live.put_meters(k * 1000, ids, last + k, kw, tot)
+            live.put_meter_power(k * 1000, kw)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        t0 = time.perf_counter()
+        sample = ids[:: max(1, meters // 100)]
+        for m in sample:
+            live.get_meter(str(m))
+        return {"meters": meters, "cpu_ms_per_s": round(cpu / repeats * 1000, 1),
+                "wall_ms_per_s": round(wall / repeats * 1000, 1),
+                "get_meter_ms": round((time.perf_counter() - t0) / len(sample) * 1000, 2)}
+    finally:
+        live.clear()
+        live.close()

@@ -78,6 +78,10 @@ def run_suite(base: Settings, opts: SuiteOptions) -> dict[str, Any]:
     try:
         log.info("bench: raw Kafka ceiling, %d messages", opts.raw_kafka_messages)
         out["raw_kafka"] = baselines.raw_kafka(s, opts.raw_kafka_messages)
+        from smartmeter_lib.bench.realstack import live_snapshot_cost
+
+        log.info("bench: the live per-meter view, 100,000 meters, one processor's second")
+        out["live_snapshot"] = live_snapshot_cost(s, 100_000)
         log.info("bench: the prototype's approach, %d readings", opts.prototype_readings)
         out["prototype"] = baselines.prototype(s, opts.prototype_readings)
 
