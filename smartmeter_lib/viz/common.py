@@ -82,8 +82,10 @@ def time_axis(fig: Any, y_label: str) -> None:
     """A UTC time x axis with readable ticks, and the y axis title (with its unit)."""
     fig.xaxis.axis_label = "Time (UTC)"
     fig.yaxis.axis_label = y_label
+    # a series only seconds long gets sub-second ticks: show them as times too, not "000ms"
     fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", minsec="%H:%M:%S",
-                                                seconds="%H:%M:%S", hours="%H:%M")
+                                                seconds="%H:%M:%S", hours="%H:%M",
+                                                milliseconds="%H:%M:%S.%3N")
 
 
 def map_bounds(meters: MeterInfo | None, pad_deg: float = 0.01

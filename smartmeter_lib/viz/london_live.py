@@ -150,16 +150,17 @@ class LondonLive:
         ts.line("t", "mw", source=self.total, line_width=2, legend_label="total load")
         time_axis(ts, "Load (MW)")
         ts.legend.location = "top_left"
-        table = DataTable(source=self.top, name="top_areas_table", width=480, height=290,
+        table = DataTable(source=self.top, name="top_areas_table", width=400, height=290,
                           index_position=None, columns=[
-                              TableColumn(field="cell", title="Area (geohash)"),
-                              TableColumn(field="kw", title="Load (kW)",
+                              TableColumn(field="cell", title="Area", width=60),
+                              TableColumn(field="kw", title="Load (kW)", width=75,
                                           formatter=NumberFormatter(format="0,0.0")),
-                              TableColumn(field="homes", title="Homes"),
-                              TableColumn(field="kw_per_home", title="kW per home",
+                              TableColumn(field="homes", title="Homes", width=55),
+                              TableColumn(field="kw_per_home", title="kW per home", width=90,
                                           formatter=NumberFormatter(format="0.000")),
-                              TableColumn(field="yesterday", title="Yesterday (kW)")])
-        top_title = Div(text=f"<b>Top {TOP_AREAS} areas by live load</b>")
+                              TableColumn(field="yesterday", title="Yesterday (kW)",
+                                          width=120)])
+        top_title = Div(text=f"<b>Top {TOP_AREAS} areas (geohash 5) by live load</b>")
         return column(self.kpis, row(m, column(top_title, table)), ts)
 
     def apply(self, snap: Snapshot) -> None:
