@@ -53,6 +53,10 @@ def cli(ctx: click.Context, data_dir: Path | None, log_level: str | None) -> Non
     settings = build_settings(**{k: v for k, v in
                                  {"data_dir": data_dir, "log_level": log_level}.items() if v})
     _setup_logging(settings.log_level)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # started as a background job ('&' in a script): SIGINT came ignored, yet Ctrl-C and
+        # `kill -INT` are how the long-running commands are stopped cleanly
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     ctx.obj = {"settings": settings}
 
 

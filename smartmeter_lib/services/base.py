@@ -166,6 +166,9 @@ def spawn(
                 env=full_env,
                 start_new_session=True,
                 close_fds=True,
+                # a shell's background job ('&' without job control) ignores SIGINT, and so
+                # would every child: these are stopped with SIGINT first, so restore it
+                preexec_fn=_default_sigint,
             )
         except OSError as exc:
             raise ServiceError(f"{name}: cannot run {cmd[0]!r}: {exc}") from exc
@@ -349,3 +352,9 @@ def tail(path: Path, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(data.splitlines()[-lines:])
+
+
+def _default_sigint() -> None:
+    """In a child before exec: SIGINT back to its default (Python then raises
+    KeyboardInterrupt on it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
