@@ -116,11 +116,13 @@ def evaluate(r: HealthReport, th: Thresholds) -> pd.DataFrame:
 
 
 def cassandra_write_rate(settings: Settings, sample: int = 50, window_s: float = 30.0,
-                         delay_s: float = 15.0, seed: int = 0) -> tuple[float | None, int]:
+                         delay_s: float = 15.0, seed: int = 0,
+                         anchor_ms: int | None = None) -> tuple[float | None, int]:
     """Readings/s landing in Cassandra, estimated from ``sample`` registered meters: their
-    readings with event times in the ``window_s`` seconds ending ``delay_s`` ago (the
-    processors write raw readings every few seconds, after the allowed lateness), scaled to
-    the whole registry. (None, 0) when the registry is empty."""
+    readings with event times in the ``window_s`` seconds ending ``delay_s`` before
+    ``anchor_ms`` (default now; pass the live store's last second, the processors' own event
+    clock, so a pipeline running behind the wall clock is not judged by readings it has not
+    reached yet), scaled to the whole registry. (None, 0) when the registry is empty."""
     from smartmeter_lib.adapters.cassandra_history import CassandraHistory
 
     h = CassandraHistory(settings)
@@ -130,7 +132,8 @@ def cassandra_write_rate(settings: Settings, sample: int = 50, window_s: float =
             return None, 0
         rng = np.random.default_rng(seed)
         picked = rng.choice(ids, size=min(sample, len(ids)), replace=False)
-        end_ms = int((time.time() - delay_s) * 1000)
+        end_ms = int(anchor_ms if anchor_ms is not None else time.time() * 1000) - int(
+            delay_s * 1000)
         start_ms = end_ms - int(window_s * 1000)
         n = sum(len(h.read_readings(str(m), start_ms, end_ms)) for m in picked)
     finally:
@@ -161,8 +164,12 @@ def measure(settings: Settings, group: str = "smartmeter-processor", interval_s:
     finally:
         live.close()
     age = time.time() - kpis["ts_ms"] / 1000.0 if "ts_ms" in kpis else None
+    # raw readings are written every flush (SMARTMETER_FLUSH_INTERVAL_S), so those 10 s or
+    # more older than the newest closed second are in Cassandra if the processors write
     cass, sampled = cassandra_write_rate(settings, cassandra_sample,
-                                         window_s=max(interval_s, 10.0))
+                                         window_s=max(interval_s, 30.0),
+                                         delay_s=max(10.0, 2 * settings.flush_interval_s),
+                                         anchor_ms=kpis.get("ts_ms"))
     report = HealthReport(
         interval_s=dt, lag=lag_table(b), rate_in=_rate(a.total_end, b.total_end, dt),
         rate_out=_rate(committed_total_of(a), committed_total_of(b), dt),
