@@ -115,30 +115,33 @@ def evaluate(r: HealthReport, th: Thresholds) -> pd.DataFrame:
     return df
 
 
-def cassandra_write_rate(settings: Settings, sample: int = 50, window_s: float = 30.0,
-                         delay_s: float = 15.0, seed: int = 0,
-                         anchor_ms: int | None = None) -> tuple[float | None, int]:
-    """Readings/s landing in Cassandra, estimated from ``sample`` registered meters: their
-    readings with event times in the ``window_s`` seconds ending ``delay_s`` before
-    ``anchor_ms`` (default now; pass the live store's last second, the processors' own event
-    clock, so a pipeline running behind the wall clock is not judged by readings it has not
-    reached yet), scaled to the whole registry. (None, 0) when the registry is empty."""
-    from smartmeter_lib.adapters.cassandra_history import CassandraHistory
+class CassandraSample:
+    """Counts the stored readings of ``sample`` registered meters (picked at random) over a
+    window of event time; two counts ``dt`` apart give the readings/s landing in Cassandra,
+    scaled to the whole registry. Counting what arrives *between* two looks holds for a
+    pipeline that has just started and for one whose event time is far from the wall clock
+    (a replay), where a fixed window of recent event time would hold nothing yet."""
 
-    h = CassandraHistory(settings)
-    try:
-        ids = np.asarray(h.meters().meter_id)
-        if len(ids) == 0:
-            return None, 0
+    def __init__(self, settings: Settings, sample: int = 50, seed: int = 0) -> None:
+        from smartmeter_lib.adapters.cassandra_history import CassandraHistory
+
+        self.h = CassandraHistory(settings)
+        ids = np.asarray(self.h.meters().meter_id)
+        self.registry = len(ids)
         rng = np.random.default_rng(seed)
-        picked = rng.choice(ids, size=min(sample, len(ids)), replace=False)
-        end_ms = int(anchor_ms if anchor_ms is not None else time.time() * 1000) - int(
-            delay_s * 1000)
-        start_ms = end_ms - int(window_s * 1000)
-        n = sum(len(h.read_readings(str(m), start_ms, end_ms)) for m in picked)
-    finally:
-        h.close()
-    return n * len(ids) / len(picked) / window_s, len(picked)
+        self.picked = (rng.choice(ids, size=min(sample, len(ids)), replace=False)
+                       if len(ids) else ids)
+
+    def count(self, start_ms: int, end_ms: int) -> int:
+        return sum(len(self.h.read_readings(str(m), start_ms, end_ms)) for m in self.picked)
+
+    def rate(self, before: int, after: int, dt: float) -> float | None:
+        if not len(self.picked) or dt <= 0:
+            return None
+        return max(0, after - before) * self.registry / len(self.picked) / dt
+
+    def close(self) -> None:
+        self.h.close()
 
 
 def measure(settings: Settings, group: str = "smartmeter-processor", interval_s: float = 15.0,
@@ -147,34 +150,36 @@ def measure(settings: Settings, group: str = "smartmeter-processor", interval_s:
     from smartmeter_lib.adapters.redis_live import RedisLive
 
     th = thresholds or Thresholds()
-    a = read_offsets(settings, settings.topic_readings, group)
-    dlq_a = read_offsets(settings, settings.topic_dlq)
-    time.sleep(interval_s)  # the measuring interval itself, not a wait for a condition
-    b = read_offsets(settings, settings.topic_readings, group)
-    dlq_b = read_offsets(settings, settings.topic_dlq)
-    alerts = read_offsets(settings, settings.topic_alerts)
-    dt = b.t - a.t
     try:
         live = RedisLive(settings)
     except BackendError as err:
         raise UnhealthyError(f"the live store does not answer: {err}") from err
+    cass = CassandraSample(settings, cassandra_sample)
     try:
+        # the event time the pipeline is at (its last closed second), else the wall clock
+        now_ms = int(live.get_kpis().get("ts_ms", time.time() * 1000))
+        window = (now_ms - 600_000, now_ms + int(interval_s * 1000) + 600_000)
+        a = read_offsets(settings, settings.topic_readings, group)
+        dlq_a = read_offsets(settings, settings.topic_dlq)
+        stored_a, t_a = cass.count(*window), time.monotonic()
+        time.sleep(interval_s)  # the measuring interval itself, not a wait for a condition
+        b = read_offsets(settings, settings.topic_readings, group)
+        dlq_b = read_offsets(settings, settings.topic_dlq)
+        stored_b, t_b = cass.count(*window), time.monotonic()
+        alerts = read_offsets(settings, settings.topic_alerts)
         kpis = live.get_kpis()
         active = len(live.get_active_alerts())
     finally:
         live.close()
+        cass.close()
+    dt = b.t - a.t
     age = time.time() - kpis["ts_ms"] / 1000.0 if "ts_ms" in kpis else None
-    # raw readings are written every flush (SMARTMETER_FLUSH_INTERVAL_S), so those 10 s or
-    # more older than the newest closed second are in Cassandra if the processors write
-    cass, sampled = cassandra_write_rate(settings, cassandra_sample,
-                                         window_s=max(interval_s, 30.0),
-                                         delay_s=max(10.0, 2 * settings.flush_interval_s),
-                                         anchor_ms=kpis.get("ts_ms"))
+    rate, sampled = cass.rate(stored_a, stored_b, t_b - t_a), len(cass.picked)
     report = HealthReport(
         interval_s=dt, lag=lag_table(b), rate_in=_rate(a.total_end, b.total_end, dt),
         rate_out=_rate(committed_total_of(a), committed_total_of(b), dt),
         lag_growth=b.total_lag - a.total_lag, live_age_s=age, kpis=kpis,
-        cassandra_rate=cass, cassandra_sampled=sampled, active_alerts=active,
+        cassandra_rate=rate, cassandra_sampled=sampled, active_alerts=active,
         alerts_in_topic=alerts.total_end - sum(alerts.start.values()),
         dlq_rate=_rate(dlq_a.total_end, dlq_b.total_end, dt))
     report.checks = evaluate(report, th)
