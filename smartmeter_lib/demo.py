@@ -83,7 +83,8 @@ class EmbeddedPipeline:
     def stop(self) -> None:
         self.stop_event.set()
         for t in self._threads:
-            t.join(timeout=60)
+            if t.ident is not None:  # Ctrl-C may come while start() is still starting them
+                t.join(timeout=60)
         self.processor.close()
         self.bus.close()
         self.history.close()
