@@ -74,15 +74,25 @@ class KafkaBus:
 
     def create_topic(self, name: str, partitions: int = 6, replication: int = 1,
                      config: dict[str, str] | None = None) -> None:
-        futures = self.admin().create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=replication,
-                      config=config or {})], request_timeout=30)
-        try:
-            futures[name].result(timeout=60)
-            log.info("created topic %s (%d partitions, RF %d)", name, partitions, replication)
-        except KafkaException as err:
-            kerr = err.args[0]
-            if kerr.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+        for attempt in range(1, ADMIN_ATTEMPTS + 1):
+            futures = self.admin().create_topics(
+                [NewTopic(name, num_partitions=partitions, replication_factor=replication,
+                          config=config or {})], request_timeout=30)
+            try:
+                futures[name].result(timeout=60)
+                log.info("created topic %s (%d partitions, RF %d)", name, partitions,
+                         replication)
+                return
+            except KafkaException as err:
+                kerr = err.args[0]
+                if kerr.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    return
+                if kerr.code() in _ADMIN_RETRY_CODES and attempt < ADMIN_ATTEMPTS:
+                    # e.g. the bootstrap connection the request went out on was replaced
+                    # once the client learnt the brokers (_DESTROY_BROKER): send it again
+                    log.warning("creating topic %s: %s (attempt %d of %d; retrying)", name,
+                                kerr.str(), attempt, ADMIN_ATTEMPTS)
+                    continue
                 raise BackendError(f"cannot create topic {name!r} on "
                                    f"{self.settings.kafka_bootstrap}: {kerr.str()}") from err
 
@@ -162,6 +172,9 @@ _REBALANCE_CODES = {
 }
 
 
+ADMIN_ATTEMPTS = 3
+_ADMIN_RETRY_CODES = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+                      KafkaError.REQUEST_TIMED_OUT}
 _TRANSIENT_CODES = {
     KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
     KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
