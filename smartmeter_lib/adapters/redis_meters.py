@@ -104,17 +104,16 @@ class RedisMeterView:
             versions = pipe.execute()
         stale = [w for w, v in zip(writers, versions, strict=True)
                  if v is not None and self._ids_cache.get(w, (b"",))[0] != v]
-        if stale:
+        if stale:  # their id lists changed (a rebalance) or were never read: read them once
             with self.r.pipeline(transaction=False) as pipe:
                 for w in stale:
-                    pipe.get(self.k("meters", w, "ver"))
                     pipe.get(self.k("meters", w, "ids"))
-                got = pipe.execute()
-            for i, w in enumerate(stale):
-                ver, blob = got[2 * i], got[2 * i + 1]
-                if ver is not None and blob is not None:
+                blobs = pipe.execute()
+            fresh = dict(zip(writers, versions, strict=True))
+            for w, blob in zip(stale, blobs, strict=True):
+                if blob is not None:  # ids rewritten since: the next read sees a new ver
                     ids = blob.decode().split("\n") if blob else []
-                    self._ids_cache[w] = (ver, {m: j for j, m in enumerate(ids)})
+                    self._ids_cache[w] = (fresh[w], {m: j for j, m in enumerate(ids)})
         out = []
         for w, v in zip(writers, versions, strict=True):
             cached = self._ids_cache.get(w)
