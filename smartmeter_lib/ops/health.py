@@ -154,7 +154,11 @@ def measure(settings: Settings, group: str = "smartmeter-processor", interval_s:
         live = RedisLive(settings)
     except BackendError as err:
         raise UnhealthyError(f"the live store does not answer: {err}") from err
-    cass = CassandraSample(settings, cassandra_sample)
+    try:
+        cass = CassandraSample(settings, cassandra_sample)
+    except BaseException:
+        live.close()
+        raise
     try:
         # the event time the pipeline is at (its last closed second), else the wall clock
         now_ms = int(live.get_kpis().get("ts_ms", time.time() * 1000))

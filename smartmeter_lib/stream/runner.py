@@ -249,8 +249,7 @@ class Processor:
         that takes these partitions over (this one leaves, the others go on) restores them and
         completes them, rewriting the early rollups written here with their full counts."""
         self._flush_and_commit()
-        self._handle(self.agg.flush(), final=True)
-        self._write_pending()
+        self._handle(self.agg.flush(), final=True)  # closes windows: rollups, no new readings
         st = self.stats
         log.info("processor %s: %d messages in, %d readings stored, %d rollup rows, "
                  "rejected %s", self.group_id, st.messages_in, st.readings_stored,
