@@ -28,3 +28,35 @@ def test_output_dir() -> Path:
     path = Path(os.environ.get("SMARTMETER_TEST_OUTPUT", ROOT / "test-output"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# --------------------------------------------------------------------------- hang watchdog
+# pytest-timeout (signal method, 600 s) fails a slow test but cannot interrupt a thread that
+# is blocked inside C code (a client library's destructor, say), because Python runs signal
+# handlers only between bytecodes. Then the whole run would hang until CI kills it, with no
+# clue why. faulthandler's watchdog is a C thread: past WATCHDOG_S it prints every thread's
+# stack and ends the run, so the log says where it stuck.
+WATCHDOG_S = float(os.environ.get("SMARTMETER_TEST_WATCHDOG_S", "900"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    import faulthandler
+    import sys
+
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True, file=sys.__stderr__)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Print a failure as soon as it happens (a run cut short still shows why)."""
+    if not report.failed:
+        return
+    import sys
+
+    print(f"\n--- FAILED {report.nodeid} ({report.when}, {report.duration:.1f} s) ---\n"
+          f"{report.longreprtext[-6000:]}\n--- end of {report.nodeid} ---",
+          file=sys.__stderr__, flush=True)

@@ -8,7 +8,9 @@ and never logged.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -64,6 +66,10 @@ class KafkaBus:
         self._client_id = client_id
         self._errors: list[str] = []
         self._admin: AdminClient | None = None
+        # consumers still open when the bus closes are closed with it: a librdkafka consumer
+        # left to the garbage collector leaves its group inside a destructor that holds up
+        # whatever thread happens to free it
+        self._consumers: weakref.WeakSet[KafkaConsumer] = weakref.WeakSet()
 
     # -- admin ---------------------------------------------------------------------------
     def admin(self) -> AdminClient:
@@ -74,6 +80,7 @@ class KafkaBus:
 
     def create_topic(self, name: str, partitions: int = 6, replication: int = 1,
                      config: dict[str, str] | None = None) -> None:
+        last = ""
         for attempt in range(1, ADMIN_ATTEMPTS + 1):
             futures = self.admin().create_topics(
                 [NewTopic(name, num_partitions=partitions, replication_factor=replication,
@@ -86,15 +93,21 @@ class KafkaBus:
             except KafkaException as err:
                 kerr = err.args[0]
                 if kerr.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    return
-                if kerr.code() in _ADMIN_RETRY_CODES and attempt < ADMIN_ATTEMPTS:
-                    # e.g. the bootstrap connection the request went out on was replaced
-                    # once the client learnt the brokers (_DESTROY_BROKER): send it again
-                    log.warning("creating topic %s: %s (attempt %d of %d; retrying)", name,
-                                kerr.str(), attempt, ADMIN_ATTEMPTS)
-                    continue
-                raise BackendError(f"cannot create topic {name!r} on "
-                                   f"{self.settings.kafka_bootstrap}: {kerr.str()}") from err
+                    return  # also when an earlier attempt's reply was lost on the way back
+                if kerr.code() not in _ADMIN_RETRY_CODES:
+                    raise BackendError(f"cannot create topic {name!r} on "
+                                       f"{self.settings.kafka_bootstrap}: {kerr.str()}") from err
+                last = kerr.str()
+            except FutureTimeout:
+                last = "no reply within 60 s"
+            # e.g. the bootstrap connection the request went out on was replaced once the
+            # client learnt the brokers (_DESTROY_BROKER), or a fresh cluster is still electing
+            # its controller: send it again on a new admin client
+            log.warning("creating topic %s: %s (attempt %d of %d)", name, last, attempt,
+                        ADMIN_ATTEMPTS)
+            self._admin = None
+        raise BackendError(f"cannot create topic {name!r} on {self.settings.kafka_bootstrap} "
+                           f"after {ADMIN_ATTEMPTS} attempts: {last}")
 
     def delete_topic(self, name: str) -> None:
         try:
@@ -155,9 +168,13 @@ class KafkaBus:
     # -- consume -------------------------------------------------------------------------
     def consumer(self, topics: Sequence[str], group_id: str,
                  from_beginning: bool = True) -> KafkaConsumer:
-        return KafkaConsumer(self._conf, list(topics), group_id, from_beginning)
+        c = KafkaConsumer(self._conf, list(topics), group_id, from_beginning)
+        self._consumers.add(c)
+        return c
 
     def close(self) -> None:
+        for c in list(self._consumers):
+            c.close()
         if self._producer is not None:
             left = self._producer.flush(30)
             if left:
@@ -172,9 +189,10 @@ _REBALANCE_CODES = {
 }
 
 
-ADMIN_ATTEMPTS = 3
+ADMIN_ATTEMPTS = 4
 _ADMIN_RETRY_CODES = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
-                      KafkaError.REQUEST_TIMED_OUT}
+                      KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_CONTROLLER,
+                      KafkaError._ALL_BROKERS_DOWN}
 _TRANSIENT_CODES = {
     KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
     KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
@@ -197,6 +215,7 @@ class KafkaConsumer:
         })
         self._c.subscribe(topics)
         self._dirty = False
+        self._closed = False
         self._committed: dict[tuple[str, int], int] = {}
 
     def poll_batch(self, max_messages: int, timeout_s: float) -> list[Message]:
@@ -254,4 +273,7 @@ class KafkaConsumer:
         return sorted((tp.topic, tp.partition) for tp in self._c.assignment())
 
     def close(self) -> None:
-        self._c.close()
+        """Leave the group (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._c.close()

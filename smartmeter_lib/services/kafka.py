@@ -50,7 +50,8 @@ def _read_meta_cluster_id(meta: Path) -> str | None:
 
 
 class KafkaService(ProcessService):
-    """Three Kafka JVMs forming one KRaft cluster; ready when an AdminClient sees 3 brokers."""
+    """Three Kafka JVMs forming one KRaft cluster; ready when an AdminClient sees 3 brokers
+    and a consumer group's coordinator answers."""
 
     name = "kafka"
 
@@ -236,5 +237,22 @@ class KafkaService(ProcessService):
         except KafkaException:
             return 0
 
+    def coordinator_ready(self, timeout: float = 5.0) -> bool:
+        """Whether a consumer group's coordinator answers. On a fresh cluster the first group
+        request creates ``__consumer_offsets``; until its leaders are elected, group requests
+        fail with NOT_COORDINATOR, so a cluster that lists its brokers is not yet usable."""
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+        c = Consumer({"bootstrap.servers": self.config.kafka_bootstrap,
+                      "group.id": "smartmeter-readiness", "log_level": 0,
+                      "error_cb": lambda _err: None})
+        try:
+            c.committed([TopicPartition("smartmeter-readiness", 0)], timeout=timeout)
+            return True
+        except KafkaException:
+            return False
+        finally:
+            c.close()
+
     def is_ready(self) -> bool:
-        return self.broker_count() == len(NODE_IDS)
+        return self.broker_count() == len(NODE_IDS) and self.coordinator_ready()
