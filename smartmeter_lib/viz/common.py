@@ -21,6 +21,7 @@ from bokeh.plotting import figure
 
 from smartmeter_lib import geo
 from smartmeter_lib.model import Alert, AlertKind, MeterInfo
+from smartmeter_lib.viz.serve import READY_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +162,23 @@ class View(Protocol):
     def apply(self, snap: Any) -> None: ...
 
 
+def announce_ready(name: str) -> None:
+    """Print the ready marker of dashboard ``name`` (with the kernel and the preheat flag)."""
+    import sys
+
+    print(f"{READY_MARKER} name={name} preheated={os.environ.get('VOILA_PREHEAT') == 'True'} "
+          f"kernel={os.environ.get('VOILA_KERNEL_ID', '-')}", file=sys.__stderr__, flush=True)
+
+
 def mount(view: View, read: Callable[[], Any], interval_s: float = 1.0,
-          page_timeout_s: float = 30.0) -> Any:
+          page_timeout_s: float = 30.0, name: str = "dashboard") -> Any:
     """Show ``view`` in the notebook: BokehJS inline (offline), a page heartbeat, and an
     updater that reads in an executor and applies on the kernel loop every ``interval_s``
-    until the page goes away. Returns the widget (a notebook cell displays it)."""
+    until the page goes away. Returns the widget (a notebook cell displays it). Once the
+    cell has finished, the kernel announces dashboard ``name`` ready (:data:`READY_MARKER`).
+    """
+    import asyncio
+
     from bokeh.io import output_notebook
     from bokeh.resources import Resources
     from jupyter_bokeh.widgets import BokehModel
@@ -182,6 +195,8 @@ def mount(view: View, read: Callable[[], Any], interval_s: float = 1.0,
     attach_s = float("inf") if os.environ.get("VOILA_PREHEAT") == "True" else 180.0
     updater = Updater(read, view.apply, interval_s, heartbeat, page_timeout_s, attach_s)
     updater.start()
+    # runs once the kernel's loop is free again, i.e. after the cell that called us
+    asyncio.get_event_loop().call_soon(announce_ready, name)
     widget = BokehModel(view.layout)
     widget._smartmeter_updater = updater  # kept alive with the widget; handy in notebooks
     return widget

@@ -250,4 +250,5 @@ def show(meter_id: str = "", interval_s: float = 1.0) -> Any:
         return read_snapshot(stores.live, view.meter_id, geohash, today)
 
     view.apply(read())
-    return mount(view, read, interval_s, stores.settings.dashboard_page_timeout_s)
+    return mount(view, read, interval_s, stores.settings.dashboard_page_timeout_s,
+                 name="household")

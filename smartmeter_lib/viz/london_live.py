@@ -206,4 +206,5 @@ def show(precision: int = 5, interval_s: float = 1.0) -> Any:
         return read_snapshot(stores.live, precision, view.window_s, yesterday)
 
     view.apply(read())
-    return mount(view, read, interval_s, stores.settings.dashboard_page_timeout_s)
+    return mount(view, read, interval_s, stores.settings.dashboard_page_timeout_s,
+                 name="london_live")

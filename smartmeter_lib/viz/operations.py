@@ -258,4 +258,5 @@ def show(interval_s: float = 1.0) -> Any:
         return read_snapshot(stores.live)
 
     view.apply(read())
-    return mount(view, read, interval_s, stores.settings.dashboard_page_timeout_s)
+    return mount(view, read, interval_s, stores.settings.dashboard_page_timeout_s,
+                 name="operations")

@@ -275,4 +275,5 @@ def show(interval_s: float = 2.0, days: int = 7, max_meters: int = 2000,
         return read_snapshot(stores.live, study)
 
     view.apply(read())
-    return mount(view, read, interval_s, stores.settings.dashboard_page_timeout_s)
+    return mount(view, read, interval_s, stores.settings.dashboard_page_timeout_s,
+                 name="pricing")

@@ -214,8 +214,11 @@ def test_serve_refuses_an_unknown_dashboard(capsys: pytest.CaptureFixture[str]) 
         assert name in err
 
 
-def test_kernels_get_the_stores_of_the_settings_and_preheat_is_awaited(tmp_path: Path) -> None:
+def test_kernels_get_the_stores_of_the_settings_and_preheat_is_awaited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     from smartmeter_lib.config import build_settings
+    from smartmeter_lib.viz.common import announce_ready
     from smartmeter_lib.viz.serve import VoilaServer, dashboard_env, dashboards_dir
 
     env = dashboard_env(build_settings(live="redis", history="cassandra",
@@ -226,12 +229,24 @@ def test_kernels_get_the_stores_of_the_settings_and_preheat_is_awaited(tmp_path:
     assert not any("PASSWORD" in k for k in env)  # secrets are inherited, never copied
     log = tmp_path / "voila.log"
     server = VoilaServer(dashboards_dir(), "127.0.0.1", 1, {}, log, preheat=True)
-    log.write_text("".join(f"[Voila] Kernel pool of {n} is filled with 1 kernel(s)\n" for n in (
-        "london_live.ipynb", "operations.ipynb", "household.ipynb", "pricing.ipynb")))
+    names = ("london_live", "operations", "household", "pricing")
+    filled = "".join(f"[Voila] Kernel pool of {n}.ipynb is filled with 1 kernel(s)\n"
+                     for n in names)
+    # the kernels announce themselves on their stderr, which is Voila's log
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    for n in names:
+        announce_ready(n)
+    announced = capfd.readouterr().err
+    assert announced.count("preheated=True") == 4
+    log.write_text(filled + announced)
     assert server.wait_preheated(timeout_s=1) == [
         "household.ipynb", "london_live.ipynb", "operations.ipynb", "pricing.ipynb"]
-    log.write_text("[Voila] Kernel pool of london_live.ipynb is filled with 1 kernel(s)\n")
     from smartmeter_lib.errors import ServiceError
 
+    # started, but one has not run its notebook yet: still waiting (here: no Voila at all)
+    log.write_text(filled + announced.replace("name=pricing", "name=other"))
+    with pytest.raises(ServiceError, match="voila stopped while preheating"):
+        server.wait_preheated(timeout_s=1)
+    log.write_text("[Voila] Kernel pool of london_live.ipynb is filled with 1 kernel(s)\n")
     with pytest.raises(ServiceError, match="voila stopped while preheating"):
         server.wait_preheated(timeout_s=1)  # not started: says so instead of waiting
