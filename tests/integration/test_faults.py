@@ -272,7 +272,10 @@ def count_check(s: Settings, run: Run | None = None, fleet: Any = None) -> Count
             f"{res}-s rollups: {len(set(expected) - set(have))} missing, "
             f"{len(set(have) - set(expected))} unexpected")
         wrong_n = [(key, have[key][1], n) for key, (_, n) in expected.items() if have[key][1] != n]
-        assert not wrong_n, f"{res}-s rollups with the wrong number of readings: {wrong_n[:5]}"
+        if wrong_n:
+            _report_wrong_rollups(s, run, res, wrong_n)
+        assert not wrong_n, (f"{res}-s rollups with the wrong number of readings: {wrong_n[:5]} "
+                             f"({len(wrong_n)} in all; report in test-output/faults)")
         for key, (kwh, _) in expected.items():
             assert have[key][0] == pytest.approx(kwh, rel=1e-9, abs=1e-12), (res, key)
         checked += len(expected)
@@ -281,6 +284,32 @@ def count_check(s: Settings, run: Run | None = None, fleet: Any = None) -> Count
                 os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0], c,
                 run.events if run else [], run.processor_results() if run else [])
     return c
+
+
+def _report_wrong_rollups(s: Settings, run: Run | None, res: int,
+                          wrong: list[tuple[tuple[str, int], int, int]]) -> None:
+    """Write what a count check found wrong, with the run's timeline, each processor's
+    result (its rejects by reason) and the dead-letter reasons, to test-output/faults/."""
+    import json
+
+    from tests.conftest import ROOT
+
+    out = Path(os.environ.get("SMARTMETER_TEST_OUTPUT", ROOT / "test-output")) / "faults"
+    out.mkdir(parents=True, exist_ok=True)
+    name = os.environ.get("PYTEST_CURRENT_TEST", "fault").split(" ")[0].rsplit("::", 1)[-1]
+    by_window: dict[int, list[Any]] = {}
+    for (meter, ws), got, want in wrong:
+        by_window.setdefault(ws, []).append([meter, got, want])
+    report = {
+        "resolution_s": res, "wrong": len(wrong),
+        "by_window": {str(ws): {"meters": len(v), "examples": v[:10]}
+                      for ws, v in sorted(by_window.items())},
+        "events": run.events if run else [],
+        "processors": [list(r) for r in run.processor_results()] if run else [],
+        "dead_letters": dlq_reasons(s),
+    }
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1, default=str))
+    log.warning("count check of %s: %s", name, json.dumps(report, default=str)[:4000])
 
 
 def committed(s: Settings, group: str) -> list[int]:
