@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 TOP_N = 20  # top consumers kept in the live store
 IDLE_BEFORE_FIRST_S = 30.0  # idle exit waits at least this long for the first message
 IDLE_STEP_SLACK_S = 0.3  # an empty step counts as idle for at most its poll plus this
+#: a step's work after its poll ages the partitions' idle timers by at most this: a processor
+#: blocked in a commit during a rebalance, or in a retried write, was not reading, so its
+#: partitions were not silent, and must not be judged idle (which would move the watermark
+#: past their unread backlog and make it late)
+STALL_SLACK_S = 1.0
 FLAT_TARIFF = "flat_cap_2025q3"  # savings are against the price-cap flat tariff
 
 
@@ -95,6 +100,9 @@ class Processor:
         self.idle_partition_s = 30.0
         self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
         self._assigned_since: dict[int, float] = {}
+        #: seconds this processor has spent polling (plus a bounded share of its work): the
+        #: time base of the idle-partition rule
+        self._poll_clock_s = 0.0
         self._seen_alerts: set[str] = set()
         self._partition_of = np.full(len(self.meters), -1, np.int64)  # learnt from messages
         self._held: set[int] = set()  # partitions whose state this processor holds
@@ -129,7 +137,16 @@ class Processor:
         return self.stats
 
     def step(self, timeout_s: float = 0.2) -> int:
+        t0 = time.monotonic()
         msgs = self._consumer.poll_batch(self.settings.batch_max, timeout_s)
+        t1 = time.monotonic()
+        self._poll_clock_s += min(t1 - t0, timeout_s + IDLE_STEP_SLACK_S)
+        try:
+            return self._step(msgs)
+        finally:
+            self._poll_clock_s += min(time.monotonic() - t1, STALL_SLACK_S)
+
+    def _step(self, msgs: list[Message]) -> int:
         lost = self._follow_assignment()
         if msgs and lost and any(m.partition not in self._held for m in msgs):
             # fetched before the partition was taken away in a rebalance: its new owner
@@ -217,8 +234,10 @@ class Processor:
         A partition just assigned (after a rebalance, with a backlog) holds the clock back
         until its first messages arrive; a partition silent for ``idle_partition_s`` does
         not hold it back any more. So a lagging or newly assigned partition is not made late.
+        Silence is measured on the poll clock: time this processor spent blocked elsewhere
+        (a commit held up by a rebalance, a retried write) does not count.
         """
-        now = time.monotonic()
+        now = self._poll_clock_s
         assigned = {p for t, p in self._consumer.assignment()
                     if t == self.settings.topic_readings}
         for p in list(self._assigned_since):
