@@ -73,3 +73,17 @@ def test_retries_are_bounded_and_the_error_names_the_topic(
     with pytest.raises(BackendError, match=r"'t' on 127\.0\.0\.1:1 after \d+ attempts"):
         bus.create_topic("t", 3)
     assert admins[0].calls == kafka_bus.ADMIN_ATTEMPTS
+
+
+class _FailingCommit:
+    def commit(self, **_kw: Any) -> None:
+        raise KafkaException(KafkaError(KafkaError.COORDINATOR_LOAD_IN_PROGRESS))
+
+
+def test_a_commit_refused_while_the_coordinator_loads_is_skipped_not_fatal() -> None:
+    """A processor crashed on this in a fault test: the group coordinator moved and was still
+    loading the offsets. The offsets stay uncommitted; the next commit carries them."""
+    c = kafka_bus.KafkaConsumer.__new__(kafka_bus.KafkaConsumer)
+    c.group_id, c._c, c._dirty, c._committed = "g", _FailingCommit(), True, {}
+    c.commit({("t", 0): 10})
+    assert c._committed == {} and c._dirty
