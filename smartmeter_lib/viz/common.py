@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 
 from smartmeter_lib import geo
 from smartmeter_lib.model import Alert, AlertKind, MeterInfo
-from smartmeter_lib.viz.serve import READY_MARKER
+from smartmeter_lib.viz.serve import announce_ready
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +160,6 @@ class View(Protocol):
     layout: Any
 
     def apply(self, snap: Any) -> None: ...
-
-
-def announce_ready(name: str) -> None:
-    """Print the ready marker of dashboard ``name`` (with the kernel and the preheat flag)."""
-    import sys
-
-    print(f"{READY_MARKER} name={name} preheated={os.environ.get('VOILA_PREHEAT') == 'True'} "
-          f"kernel={os.environ.get('VOILA_KERNEL_ID', '-')}", file=sys.__stderr__, flush=True)
 
 
 def mount(view: View, read: Callable[[], Any], interval_s: float = 1.0,

@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 READY_MARKER = "smartmeter-dashboard-ready"
 
 
+def announce_ready(name: str) -> None:
+    """Print the ready marker of dashboard ``name`` (with the kernel and the preheat flag) in
+    the form :meth:`VoilaServer.wait_preheated` reads."""
+    print(f"{READY_MARKER} name={name} preheated={os.environ.get('VOILA_PREHEAT') == 'True'} "
+          f"kernel={os.environ.get('VOILA_KERNEL_ID', '-')}", file=sys.__stderr__, flush=True)
+
+
 def dashboards_dir() -> Path:
     """Where the dashboard notebooks are (``SMARTMETER_DASHBOARDS_DIR`` overrides)."""
     env = os.environ.get("SMARTMETER_DASHBOARDS_DIR")
