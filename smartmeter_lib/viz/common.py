@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 
 from smartmeter_lib import geo
 from smartmeter_lib.model import Alert, AlertKind, MeterInfo
-from smartmeter_lib.viz.serve import announce_ready
+from smartmeter_lib.viz.serve import announce_ready, kernel_logging
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +173,10 @@ def mount(view: View, read: Callable[[], Any], interval_s: float = 1.0,
 
     from bokeh.io import output_notebook
     from bokeh.resources import Resources
-    from jupyter_bokeh.widgets import BokehModel
 
-    from smartmeter_lib.viz.live import PageHeartbeat, Updater
+    from smartmeter_lib.viz.live import PageHeartbeat, Updater, attached_widget
 
+    kernel_logging(name)
     # BokehJS inline (offline pages), without the WebGL and MathJax parts no dashboard uses:
     # half the JavaScript a page loads (2 MB, not 4), so it renders sooner
     output_notebook(resources=Resources(mode="inline", components=JS_COMPONENTS),
@@ -189,6 +189,6 @@ def mount(view: View, read: Callable[[], Any], interval_s: float = 1.0,
     updater.start()
     # runs once the kernel's loop is free again, i.e. after the cell that called us
     asyncio.get_event_loop().call_soon(announce_ready, name)
-    widget = BokehModel(view.layout)
+    widget = attached_widget(view.layout, heartbeat)
     widget._smartmeter_updater = updater  # kept alive with the widget; handy in notebooks
     return widget

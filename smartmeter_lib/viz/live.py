@@ -6,6 +6,15 @@ Bokeh ``ping`` model; a ``CustomJS`` callback in the browser echoes it into a se
 model, whose change comes back to the kernel. When no echo has arrived for
 ``page_timeout_s``, the updater stops, the kernel goes idle, and Voila's idle culler shuts it
 down. (An ipywidgets ``Play`` cannot do this: it does not tick until a user clicks it.)
+
+The page also beats once when its Bokeh document is ready (``document_ready``), and that first
+beat is the *attach*: until then the widget sends no document patches, and at the attach it
+sends the whole current document once (:class:`AttachedWidget`). Two reasons. A kernel Voila
+preheats runs its updater for minutes before anyone opens the page, and the page starts from
+the state the notebook had when it ran; only later changes would reach it. And jupyter_bokeh
+sends each patch as three or more comm messages that the page reassembles in order: a page
+whose view starts listening in the middle of one patch stays out of step for good and never
+updates again.
 """
 
 from __future__ import annotations
@@ -30,13 +39,20 @@ class PageHeartbeat:
 
         self.ping_model = Div(text="0", visible=False, name="heartbeat_ping")
         self.echo_model = Div(text="", visible=False, tags=[0], name="heartbeat_echo")
-        self.ping_model.js_on_change("text", CustomJS(
-            args={"echo": self.echo_model}, code="echo.tags = [Date.now()]"))
+        self.echo_js = CustomJS(args={"echo": self.echo_model}, code="echo.tags = [Date.now()]")
+        self.ping_model.js_on_change("text", self.echo_js)
         self.echo_model.on_change("tags", self._beat)
         self.models = [self.ping_model, self.echo_model]
         self.last_beat = time.monotonic()
         self.beats = 0
+        #: called once, on the kernel loop, at the first beat (the page is attached)
+        self.on_attach: list[Callable[[], None]] = []
         self._pings = 0
+
+    def watch_document(self, doc: Any) -> None:
+        """Beat when the page's copy of ``doc`` is ready (a ``document_ready`` JS callback):
+        the first beat comes without any patch from the kernel."""
+        doc.js_on_event("document_ready", self.echo_js)
 
     def ping(self) -> None:
         self._pings += 1
@@ -45,6 +61,10 @@ class PageHeartbeat:
     def _beat(self, _attr: str, _old: Any, _new: Any) -> None:
         self.last_beat = time.monotonic()
         self.beats += 1
+        if self.beats == 1:
+            log.info("page attached: first heartbeat, after %d updates", self._pings)
+            for fn in self.on_attach:
+                fn()
 
     def silent_for(self) -> float:
         return time.monotonic() - self.last_beat
@@ -89,6 +109,8 @@ class Updater:
         self.stopped_because = "max_updates"
 
     def start(self) -> None:
+        log.info("dashboard updater started: every %.1f s; stops after %.0f s without the "
+                 "page heartbeat", self.interval_s, self.page_timeout_s)
         self._task = asyncio.ensure_future(self.run())
 
     def stop(self) -> None:
@@ -96,3 +118,27 @@ class Updater:
             self._task.cancel()
             self._task = None
             self.stopped_because = "stopped"
+
+
+def attached_widget(layout: Any, heartbeat: PageHeartbeat) -> Any:
+    """A jupyter_bokeh ``BokehModel`` of ``layout`` that holds its document patches until the
+    page attaches (the heartbeat's first beat), then sends the whole document once and every
+    patch after it (see the module docstring for why)."""
+    from bokeh.document import Document
+    from jupyter_bokeh.widgets import BokehModel
+
+    class AttachedWidget(BokehModel):
+        def _document_patched(self, event: Any) -> None:
+            if heartbeat.beats:  # before the attach the page would miss or split them
+                super()._document_patched(event)
+
+        def resync(self) -> None:
+            """Send the whole current document; the page renders it afresh."""
+            self.render_bundle = self._model_to_traits(self._model)
+
+    if layout.document is None:
+        Document().add_root(layout)
+    heartbeat.watch_document(layout.document)
+    widget = AttachedWidget(layout)
+    heartbeat.on_attach.append(widget.resync)
+    return widget

@@ -36,6 +36,26 @@ def announce_ready(name: str) -> None:
           f"kernel={os.environ.get('VOILA_KERNEL_ID', '-')}", file=sys.__stderr__, flush=True)
 
 
+class _KernelLogHandler(logging.StreamHandler):
+    """The handler :func:`kernel_logging` adds (once per kernel)."""
+
+
+def kernel_logging(name: str) -> None:
+    """Send this dashboard kernel's ``smartmeter_lib`` log records (INFO and up) to the
+    kernel's real stderr, which is Voila's log, tagged with the dashboard and kernel: the
+    updater's start and stop, the page attaching, and failed updates show up there."""
+    lib = logging.getLogger("smartmeter_lib")
+    if any(isinstance(h, _KernelLogHandler) for h in lib.handlers):
+        return
+    handler = _KernelLogHandler(sys.__stderr__)
+    kernel = os.environ.get("VOILA_KERNEL_ID", "-")[:8]
+    handler.setFormatter(logging.Formatter(
+        f"[smartmeter {name} {kernel}] %(asctime)s %(levelname)s %(name)s: %(message)s"))
+    lib.addHandler(handler)
+    if lib.level == logging.NOTSET or lib.level > logging.INFO:
+        lib.setLevel(logging.INFO)
+
+
 def dashboards_dir() -> Path:
     """Where the dashboard notebooks are (``SMARTMETER_DASHBOARDS_DIR`` overrides)."""
     env = os.environ.get("SMARTMETER_DASHBOARDS_DIR")

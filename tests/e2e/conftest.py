@@ -33,11 +33,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         b.close()
 
 
-#: reads the model state of named Bokeh models on the page
+#: the page's live Bokeh document: when the page attaches, the kernel sends the whole
+#: document once and the page renders it as a new one (the first is cleared)
+LIVE_DOC_JS = "Bokeh.documents[Bokeh.documents.length - 1]"
+#: true once the page has attached to its kernel and renders the document the kernel sent
+ATTACHED_JS = "(window.Bokeh !== undefined && Bokeh.documents.length > 1)"
+
+#: reads the model state of named Bokeh models on the page (its live document)
 BOKEH_STATE_JS = """() => {
   if (!window.Bokeh || Bokeh.documents.length === 0) return null;
   const out = {};
-  for (const doc of Bokeh.documents) {
+  for (const doc of [Bokeh.documents[Bokeh.documents.length - 1]]) {
     for (const m of doc._all_models.values()) {
       if (!m.name) continue;
       if (m.data !== undefined) {
@@ -55,3 +61,68 @@ BOKEH_STATE_JS = """() => {
   }
   return out;
 }"""
+
+
+# ------------------------------------------------------------------ diagnostics on failure
+# A live dashboard that stops changing in CI is hard to explain after the fact: record what
+# each page's console said, and on a failed test save the page (screenshot, Bokeh state, the
+# console) and add the tail of Voila's log (the kernels log there) to the report.
+_PAGES: list[tuple[Any, str, list[str]]] = []
+
+
+def watch_page(page: Any, label: str) -> list[str]:
+    """Collect ``page``'s console messages and uncaught errors; returns the list."""
+    lines: list[str] = []
+    page.on("console", lambda m: lines.append(f"{m.type}: {m.text}"[:500]))
+    page.on("pageerror", lambda e: lines.append(f"pageerror: {e}"[:500]))
+    _PAGES.append((page, label, lines))
+    return lines
+
+
+def _diagnose(item: pytest.Item, out: Path) -> str:
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    parts: list[str] = []
+    for page, label, lines in _PAGES:
+        if page.is_closed():
+            continue
+        try:
+            page.screenshot(path=str(out / f"{label}.png"), full_page=True)
+            state = json.dumps(page.evaluate(BOKEH_STATE_JS))
+            (out / f"{label}.bokeh.json").write_text(state[:2_000_000])
+        except Exception as err:  # a hung page: say so, keep going
+            parts.append(f"{label}: could not capture the page: {err}")
+        (out / f"{label}.console.txt").write_text("\n".join(lines))
+        notable = [x for x in lines if not x.startswith(("debug:", "log:", "info:"))]
+        parts.append(f"{label}: {len(lines)} console lines, the notable ones:\n  "
+                     + "\n  ".join(notable[-20:] or ["(none)"]))
+    stack = getattr(item, "funcargs", {}).get("stack")
+    log_file = getattr(getattr(stack, "server", None), "log_file", None)
+    if log_file is not None and Path(log_file).exists():
+        keep = [x for x in Path(log_file).read_text(errors="replace").splitlines()
+                if "Kernel is running over TCP" not in x]
+        parts.append(f"voila log {log_file} (last 60 lines):\n  " + "\n  ".join(keep[-60:]))
+    parts.append(f"saved under {out}")
+    return "\n".join(parts)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "setup":
+        _PAGES.clear()
+    root = Path(os.environ.get("SMARTMETER_TEST_OUTPUT")
+                or Path(__file__).resolve().parents[2] / "test-output")
+    if report.when == "call" and _PAGES:  # every page's console, for the record
+        (root / "console").mkdir(parents=True, exist_ok=True)
+        for _page, label, lines in _PAGES:
+            (root / "console" / f"{label}.txt").write_text("\n".join(lines))
+    if report.when == "call" and report.failed and _PAGES:
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in item.name)
+        try:
+            report.sections.append(("dashboard diagnostics",
+                                    _diagnose(item, root / "failures" / name)))
+        except Exception as err:  # diagnostics must never hide the failure itself
+            report.sections.append(("dashboard diagnostics", f"failed: {err!r}"))

@@ -34,7 +34,7 @@ from smartmeter_lib.viz.serve import VoilaServer, dashboard_env, dashboards_dir,
 from tests.contract.conftest import real_settings
 from tests.integration.conftest import services  # noqa: F401  (the session fixture)
 
-from .conftest import BOKEH_STATE_JS
+from .conftest import ATTACHED_JS, BOKEH_STATE_JS, LIVE_DOC_JS, watch_page
 
 HOMES = 150
 SPEEDUP = 60.0
@@ -151,16 +151,21 @@ def _open(browser: Any, stack: Stack, name: str, ready_js: str) -> tuple[Any, fl
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    watch_page(page, f"{name}_{stack.backend}")
     t0 = time.monotonic()
     page.goto(stack.url(name), timeout=120_000)
     page.wait_for_function(
         "() => window.Bokeh && Bokeh.documents.length > 0 && (" + ready_js + ")",
         timeout=120_000)
-    return page, time.monotonic() - t0, dialogs
+    first_s = time.monotonic() - t0
+    # then the page attaches: the kernel sends its current document, the page renders it,
+    # and live patches follow; the tests read that live document from here on
+    page.wait_for_function("() => " + ATTACHED_JS + " && (" + ready_js + ")", timeout=60_000)
+    return page, first_s, dialogs
 
 
 def _model(name: str) -> str:
-    return ("[...Bokeh.documents[0]._all_models.values()].find(m => m.name === '"
+    return ("[..." + LIVE_DOC_JS + "._all_models.values()].find(m => m.name === '"
             + name + "')")
 
 
@@ -168,7 +173,7 @@ def _wait_changed(page: Any, name: str, prop: str, old: Any, timeout_ms: int = 3
     """Wait (bounded) until the named model's ``prop`` (``data.<col>`` or ``text``) differs
     from ``old``."""
     page.wait_for_function(
-        "([old, name, prop]) => { const m = [...Bokeh.documents[0]._all_models.values()]"
+        "([old, name, prop]) => { const m = [..." + LIVE_DOC_JS + "._all_models.values()]"
         ".find(m => m.name === name); if (!m) return false;"
         " let v = prop === 'text' ? m.text : m.data[prop.slice(5)];"
         " if (prop !== 'text') v = Array.from(v).map(x => (typeof x === 'object' && x !== null)"

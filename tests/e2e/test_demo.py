@@ -18,7 +18,7 @@ import pytest
 from smartmeter_lib.adapters.embedded_live import EmbeddedLive
 from smartmeter_lib.viz.serve import free_port
 
-from .conftest import BOKEH_STATE_JS
+from .conftest import ATTACHED_JS, BOKEH_STATE_JS, LIVE_DOC_JS
 
 
 class Demo:
@@ -65,18 +65,19 @@ def test_demo_serves_a_live_map_and_stops_cleanly(browser: Any, tmp_path: Path,
         page.goto(f"http://127.0.0.1:{port}/", timeout=120_000)
         page.wait_for_function(
             "() => window.Bokeh && Bokeh.documents.length > 0 && "
-            "[...Bokeh.documents[0]._all_models.values()].some("
+            "[..." + LIVE_DOC_JS + "._all_models.values()].some("
             "  m => m.name === 'cells' && m.data.kw && m.data.kw.length > 0)",
             timeout=120_000)
         first_render_s = time.monotonic() - t0
+        page.wait_for_function("() => " + ATTACHED_JS, timeout=60_000)  # live from here
         before = page.evaluate(BOKEH_STATE_JS)
         # wait on the condition "the page's state changed", bounded
         page.wait_for_function(
-            "(old) => { const m = [...Bokeh.documents[0]._all_models.values()]"
+            "(old) => { const m = [..." + LIVE_DOC_JS + "._all_models.values()]"
             "  .find(m => m.name === 'total'); return m && m.data.t.length > old; }",
             arg=len(before["total"]["data"]["t"]), timeout=60_000)
         page.wait_for_function(
-            "(old) => { const m = [...Bokeh.documents[0]._all_models.values()]"
+            "(old) => { const m = [..." + LIVE_DOC_JS + "._all_models.values()]"
             "  .find(m => m.name === 'cells'); return JSON.stringify(Array.from(m.data.kw))"
             "  !== JSON.stringify(old); }", arg=before["cells"]["data"]["kw"], timeout=60_000)
         after = page.evaluate(BOKEH_STATE_JS)

@@ -52,3 +52,30 @@ def test_updater_waits_for_the_page_to_attach_then_stops_when_it_goes_silent() -
     run_fresh(scenario())
     assert hb.beats == 1
     assert up.stopped_because == "no page heartbeat for 0 s"
+
+
+def test_the_widget_holds_patches_until_the_page_attaches_then_sends_the_whole_document(
+) -> None:
+    from bokeh.core.json_encoder import serialize_json
+    from bokeh.layouts import column
+    from bokeh.models import Div
+
+    from smartmeter_lib.viz.live import attached_widget
+
+    hb = PageHeartbeat()
+    kpis = Div(text="first", name="kpis")
+    layout = column(kpis, *hb.models)
+    widget = attached_widget(layout, hb)
+    sent: list[Any] = []
+    widget.send = lambda content, buffers=None: sent.append(content)
+    # the page beats once its document is ready, with no patch from the kernel
+    callbacks = layout.document.callbacks.js_event_callbacks["document_ready"]
+    assert hb.echo_js in callbacks
+    kpis.text = "changed before the page attached"
+    hb.ping()
+    assert sent == []  # held: the page may not be listening yet, or only half of it
+    hb.echo_model.tags = [1]  # the page's document is ready: the first beat
+    assert "changed before the page attached" in serialize_json(widget.render_bundle)
+    kpis.text = "after"
+    assert sent and all(m["msg"] == "patch" for m in sent)  # live from now on
+    assert any("after" in str(m.get("payload", "")) for m in sent)
