@@ -220,6 +220,8 @@ class KafkaConsumer:
         self._committed: dict[tuple[str, int], int] = {}
 
     def poll_batch(self, max_messages: int, timeout_s: float) -> list[Message]:
+        if self._closed:
+            raise BackendError(f"consumer of group {self.group_id!r} is closed")
         msgs = self._c.consume(num_messages=max_messages, timeout=timeout_s)
         out: list[Message] = []
         for m in msgs:

@@ -148,7 +148,11 @@ class MemoryBus:
                     p.drop_before(min(marks))
 
     def close(self) -> None:
+        """Close every consumer made here (they leave their groups), then the bus."""
         with self._cond:
+            for g in self._groups.values():
+                for c in list(g.members):
+                    c.close()
             self._closed = True
             self._cond.notify_all()
 

@@ -26,6 +26,7 @@ from smartmeter_lib.detect import Detectors, alert_rows
 from smartmeter_lib.errors import SmartmeterError
 from smartmeter_lib.model import Alert, Kind, MeterInfo, ReadingBatch
 from smartmeter_lib.stream.checkpoint import drop_state, export_state, import_state
+from smartmeter_lib.stream.clock import IDLE_STEP_SLACK_S, PartitionClock
 from smartmeter_lib.stream.profiles import ProfileKeeper
 from smartmeter_lib.stream.sinks import resilient
 from smartmeter_lib.stream.validate import Limits, screen
@@ -34,12 +35,6 @@ from smartmeter_lib.stream.windows import LiveSecond, StepResult, WindowedAggreg
 log = logging.getLogger(__name__)
 TOP_N = 20  # top consumers kept in the live store
 IDLE_BEFORE_FIRST_S = 30.0  # idle exit waits at least this long for the first message
-IDLE_STEP_SLACK_S = 0.3  # an empty step counts as idle for at most its poll plus this
-#: a step's work after its poll ages the partitions' idle timers by at most this: a processor
-#: blocked in a commit during a rebalance, or in a retried write, was not reading, so its
-#: partitions were not silent, and must not be judged idle (which would move the watermark
-#: past their unread backlog and make it late)
-STALL_SLACK_S = 1.0
 FLAT_TARIFF = "flat_cap_2025q3"  # savings are against the price-cap flat tariff
 
 
@@ -97,12 +92,7 @@ class Processor:
         self._tariffs: list[Any] | None = None
         self._insights_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights")
         self._insights_job: Future[None] | None = None
-        self.idle_partition_s = 30.0
-        self._partition_max: dict[int, tuple[int, float]] = {}  # partition -> (max ts, when)
-        self._assigned_since: dict[int, float] = {}
-        #: seconds this processor has spent polling (plus a bounded share of its work): the
-        #: time base of the idle-partition rule
-        self._poll_clock_s = 0.0
+        self.clock = PartitionClock(idle_partition_s=30.0)  # the watermark's event clock
         self._seen_alerts: set[str] = set()
         self._partition_of = np.full(len(self.meters), -1, np.int64)  # learnt from messages
         self._held: set[int] = set()  # partitions whose state this processor holds
@@ -140,11 +130,11 @@ class Processor:
         t0 = time.monotonic()
         msgs = self._consumer.poll_batch(self.settings.batch_max, timeout_s)
         t1 = time.monotonic()
-        self._poll_clock_s += min(t1 - t0, timeout_s + IDLE_STEP_SLACK_S)
+        self.clock.polled(t1 - t0, timeout_s)
         try:
             return self._step(msgs)
         finally:
-            self._poll_clock_s += min(time.monotonic() - t1, STALL_SLACK_S)
+            self.clock.worked(time.monotonic() - t1)
 
     def _step(self, msgs: list[Message]) -> int:
         lost = self._follow_assignment()
@@ -168,7 +158,7 @@ class Processor:
             idx = self.agg._index.get_indexer(pd.Index(decoded.batch.meter_id))
             self._partition_of[idx[idx >= 0]] = parts[idx >= 0]
             self._handle(self.agg.process(decoded.batch, clock))
-        elif self._partition_max:
+        elif self.clock.tracking:
             self._handle(self.agg.process(ReadingBatch.empty(),
                                           self._event_clock(np.empty(0, np.int64), [])))
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
@@ -229,37 +219,10 @@ class Processor:
         self.history.write_checkpoints(self.group_id, self.settings.topic_readings, states)
 
     def _event_clock(self, parts: Any, ts_ms: Any) -> int | None:
-        """The smallest, over the partitions this member holds, of their largest event time.
-
-        A partition just assigned (after a rebalance, with a backlog) holds the clock back
-        until its first messages arrive; a partition silent for ``idle_partition_s`` does
-        not hold it back any more. So a lagging or newly assigned partition is not made late.
-        Silence is measured on the poll clock: time this processor spent blocked elsewhere
-        (a commit held up by a rebalance, a retried write) does not count.
-        """
-        now = self._poll_clock_s
-        assigned = {p for t, p in self._consumer.assignment()
-                    if t == self.settings.topic_readings}
-        for p in list(self._assigned_since):
-            if p not in assigned:
-                self._assigned_since.pop(p)
-                self._partition_max.pop(p, None)
-        for p in assigned:
-            self._assigned_since.setdefault(p, now)
-        if len(parts):
-            for p in np.unique(parts):
-                top = int(ts_ms[parts == p].max())
-                old = self._partition_max.get(int(p), (top, now))[0]
-                self._partition_max[int(p)] = (max(old, top), now)
-        clocks = []
-        for p in assigned or set(self._partition_max):
-            if p in self._partition_max:
-                t, seen = self._partition_max[p]
-                if now - seen < self.idle_partition_s:
-                    clocks.append(t)
-            elif now - self._assigned_since.get(p, now) < self.idle_partition_s:
-                return None  # assigned, nothing from it yet: hold the watermark
-        return min(clocks) if clocks else None
+        """The watermark's clock over the partitions held (see :class:`PartitionClock`)."""
+        topic = self.settings.topic_readings
+        return self.clock.advance((p for t, p in self._consumer.assignment() if t == topic),
+                                  parts, ts_ms)
 
     def finish(self) -> None:
         """Write everything and commit, then close every open window.

@@ -99,3 +99,19 @@ def test_poll_on_an_empty_topic_returns_nothing(bus: Bus, unique: str) -> None:
     c = bus.consumer([unique], unique + "g")
     assert c.poll_batch(10, 0.2) == []
     c.close()
+
+
+def test_closing_the_bus_closes_its_consumers(bus: Bus, unique: str) -> None:
+    """A consumer left open would stay in its group (and, on Kafka, be left to the garbage
+    collector, whose destructor may block while leaving the group)."""
+    from smartmeter_lib.errors import BackendError
+
+    bus.create_topic(unique, partitions=1)
+    bus.produce(unique, b"k", b"v")
+    bus.flush()
+    c = bus.consumer([unique], unique + "g")
+    assert [m.value for m in drain(c, 1)] == [b"v"]
+    bus.close()
+    with pytest.raises(BackendError, match="closed"):
+        c.poll_batch(10, 0.1)
+    c.close()  # closing again is harmless

@@ -213,7 +213,7 @@ def test_a_processor_blocked_elsewhere_does_not_judge_its_partitions_idle(
     fleet = Fleet(5, seed=1)
     history.register_meters(fleet.meters)
     proc = Processor(settings, bus, history, live)
-    proc.idle_partition_s = 1.5
+    proc.clock.idle_partition_s = 1.5
     topic = settings.topic_readings
     proc._consumer.assignment = lambda: [(topic, 0), (topic, 1)]  # type: ignore[method-assign]
     t = START * 1000
