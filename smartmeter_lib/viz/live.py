@@ -28,6 +28,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+#: before the page attaches, the widget sends a one-message note this often (kernel activity)
+KEEPALIVE_S = 1.0
+
+
 class PageHeartbeat:
     """Two hidden Bokeh models; the browser echoes every ``ping()`` back as a beat.
 
@@ -128,9 +132,19 @@ def attached_widget(layout: Any, heartbeat: PageHeartbeat) -> Any:
     from jupyter_bokeh.widgets import BokehModel
 
     class AttachedWidget(BokehModel):
+        _last_keepalive = -1e18
+
         def _document_patched(self, event: Any) -> None:
-            if heartbeat.beats:  # before the attach the page would miss or split them
+            if heartbeat.beats:
                 super()._document_patched(event)
+                return
+            # before the attach the page would miss or split a patch; but the kernel must
+            # not look idle (Voila culls idle kernels, even one whose page is loading): a
+            # one-message "held" note at most every KEEPALIVE_S, which the page ignores
+            now = time.monotonic()
+            if now - self._last_keepalive >= KEEPALIVE_S:
+                self._last_keepalive = now
+                self.send({"msg": "held"})
 
         def resync(self) -> None:
             """Send the whole current document; the page renders it afresh."""
