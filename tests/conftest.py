@@ -52,11 +52,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Print a failure as soon as it happens (a run cut short still shows why)."""
-    if not report.failed:
+    """Print a failure as soon as it happens (a run cut short still shows why), and the
+    failure of a test marked xfail too (a known gap: its cause is worth having from CI)."""
+    xfailed = report.skipped and hasattr(report, "wasxfail") and report.when == "call"
+    if not (report.failed or xfailed):
         return
     import sys
 
-    print(f"\n--- FAILED {report.nodeid} ({report.when}, {report.duration:.1f} s) ---\n"
+    what = "XFAIL" if xfailed else "FAILED"
+    print(f"\n--- {what} {report.nodeid} ({report.when}, {report.duration:.1f} s) ---\n"
           f"{report.longreprtext[-6000:]}\n--- end of {report.nodeid} ---",
           file=sys.__stderr__, flush=True)
