@@ -146,7 +146,11 @@ class Rollup:
 class AreaRollup:
     """Energy per geohash cell in tumbling windows of ``resolution_s`` (columnar).
 
-    ``homes`` is the number of meters that reported in the window.
+    ``homes`` is the number of meters that reported in the window. ``shard`` (written rows
+    only) is the readings-topic partition whose meters a row sums: each partition has one
+    owner at a time, and its state moves with it, so rows per partition are exact with any
+    number of processors; a store keeps one row per (cell, window, shard) and reads return
+    their sums (``shard`` None). None when writing means shard 0 (a single writer).
     """
 
     resolution_s: int
@@ -155,6 +159,11 @@ class AreaRollup:
     window_start_ms: npt.NDArray[np.int64]
     kwh: npt.NDArray[np.float64]
     homes: npt.NDArray[np.int32]
+    shard: npt.NDArray[np.int32] | None = None
+
+    def shards(self) -> npt.NDArray[np.int32]:
+        """``shard``, or zeros when not set."""
+        return self.shard if self.shard is not None else np.zeros(len(self.cell), np.int32)
 
     def __len__(self) -> int:
         return len(self.cell)

@@ -65,10 +65,10 @@ def schema_statements(keyspace: str, replication: int = 1) -> list[str]:
         "window_start timestamp, kwh double, readings int, "
         "PRIMARY KEY ((meter_id, resolution_s, month), window_start)) "
         "WITH CLUSTERING ORDER BY (window_start ASC)",
-        f"CREATE TABLE IF NOT EXISTS {ks}.area_rollups (cell text, precision int, "
-        "resolution_s int, month int, window_start timestamp, kwh double, homes int, "
-        "PRIMARY KEY ((cell, precision, resolution_s, month), window_start)) "
-        "WITH CLUSTERING ORDER BY (window_start ASC)",
+        f"CREATE TABLE IF NOT EXISTS {ks}.area_shard_rollups (cell text, precision int, "
+        "resolution_s int, month int, window_start timestamp, shard int, kwh double, "
+        "homes int, PRIMARY KEY ((cell, precision, resolution_s, month), window_start, shard)) "
+        "WITH CLUSTERING ORDER BY (window_start ASC, shard ASC)",
         f"CREATE TABLE IF NOT EXISTS {ks}.area_cells (precision int, cell text, "
         "PRIMARY KEY (precision, cell))",
         f"CREATE TABLE IF NOT EXISTS {ks}.insights (meter_id text, month int, ts timestamp, "
@@ -148,11 +148,11 @@ class CassandraHistory:
                         "kwh, readings) VALUES (?,?,?,?,?,?)",
             "roll_sel": f"SELECT window_start, kwh, readings FROM {ks}.rollups WHERE meter_id=? "
                         "AND resolution_s=? AND month=? AND window_start>=? AND window_start<?",
-            "area_ins": f"INSERT INTO {ks}.area_rollups (cell, precision, resolution_s, month, "
-                        "window_start, kwh, homes) VALUES (?,?,?,?,?,?,?)",
-            "area_sel": f"SELECT window_start, kwh, homes FROM {ks}.area_rollups WHERE cell=? "
-                        "AND precision=? AND resolution_s=? AND month=? AND window_start>=? "
-                        "AND window_start<?",
+            "area_ins": f"INSERT INTO {ks}.area_shard_rollups (cell, precision, resolution_s, "
+                        "month, window_start, shard, kwh, homes) VALUES (?,?,?,?,?,?,?,?)",
+            "area_sel": f"SELECT window_start, kwh, homes FROM {ks}.area_shard_rollups WHERE "
+                        "cell=? AND precision=? AND resolution_s=? AND month=? AND "
+                        "window_start>=? AND window_start<?",
             "cell_ins": f"INSERT INTO {ks}.area_cells (precision, cell) VALUES (?,?)",
             "cell_sel": f"SELECT cell FROM {ks}.area_cells WHERE precision=?",
             "ins_ins": f"INSERT INTO {ks}.insights (meter_id, month, ts, body) VALUES (?,?,?,?)",
@@ -243,10 +243,12 @@ class CassandraHistory:
             return
         r, p = int(rollup.resolution_s), int(rollup.precision)
         cells = rollup.cell.tolist()
-        self._run("area_ins", ((c, p, r, _month(w), _EPOCH + dt.timedelta(milliseconds=w), k, h)
-                               for c, w, k, h in zip(cells, rollup.window_start_ms.tolist(),
-                                                     rollup.kwh.tolist(),
-                                                     rollup.homes.tolist(), strict=True)))
+        self._run("area_ins", ((c, p, r, _month(w), _EPOCH + dt.timedelta(milliseconds=w), sh,
+                                k, h)
+                               for c, w, sh, k, h in zip(cells, rollup.window_start_ms.tolist(),
+                                                         rollup.shards().tolist(),
+                                                         rollup.kwh.tolist(),
+                                                         rollup.homes.tolist(), strict=True)))
         self._run("cell_ins", ((p, c) for c in sorted(set(cells))))
 
     def read_area_rollups(self, resolution_s: int, precision: int, cells: Sequence[str] | None,
@@ -257,16 +259,19 @@ class CassandraHistory:
         hi = _EPOCH + dt.timedelta(milliseconds=end_ms)
         args = [(c, int(precision), int(resolution_s), mo, lo, hi) for c in sorted(cells)
                 for mo in _months(start_ms, end_ms)]
-        cell, ws, kwh, homes = [], [], [], []
+        sums: dict[tuple[str, int], list[float]] = {}  # (cell, window) -> [kwh, homes]
         for (c, *_), res in zip(args, self._run("area_sel", args), strict=True):
-            for row in res:
-                cell.append(c)
-                ws.append(int((row.window_start - _EPOCH).total_seconds() * 1000))
-                kwh.append(row.kwh)
-                homes.append(row.homes)
-        return AreaRollup(int(resolution_s), int(precision), np.array(cell, dtype=object),
-                          np.array(ws, np.int64), np.array(kwh, np.float64),
-                          np.array(homes, np.int32))
+            for row in res:  # one row per shard: their sum is the cell's
+                w = int((row.window_start - _EPOCH).total_seconds() * 1000)
+                acc = sums.setdefault((c, w), [0.0, 0])
+                acc[0] += row.kwh
+                acc[1] += row.homes
+        keys = sorted(sums)
+        return AreaRollup(int(resolution_s), int(precision),
+                          np.array([c for c, _ in keys], dtype=object),
+                          np.array([w for _, w in keys], np.int64),
+                          np.array([sums[k][0] for k in keys], np.float64),
+                          np.array([sums[k][1] for k in keys], np.int32))
 
     def write_events(self, events: pd.DataFrame) -> None:
         if len(events) == 0:

@@ -35,10 +35,11 @@ CREATE TABLE IF NOT EXISTS rollups (
     resolution_s INTEGER NOT NULL, meter_id TEXT NOT NULL, window_start_ms INTEGER NOT NULL,
     kwh REAL NOT NULL, readings INTEGER NOT NULL,
     PRIMARY KEY (resolution_s, meter_id, window_start_ms)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS area_rollups (
+CREATE TABLE IF NOT EXISTS area_shard_rollups (
     resolution_s INTEGER NOT NULL, precision INTEGER NOT NULL, cell TEXT NOT NULL,
-    window_start_ms INTEGER NOT NULL, kwh REAL NOT NULL, homes INTEGER NOT NULL,
-    PRIMARY KEY (resolution_s, precision, cell, window_start_ms)) WITHOUT ROWID;
+    window_start_ms INTEGER NOT NULL, shard INTEGER NOT NULL, kwh REAL NOT NULL,
+    homes INTEGER NOT NULL,
+    PRIMARY KEY (resolution_s, precision, cell, window_start_ms, shard)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS insights (
     meter_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (meter_id, ts_ms)) WITHOUT ROWID;
@@ -169,23 +170,25 @@ class EmbeddedHistory:
             return
         rows = zip(itertools.repeat(int(rollup.resolution_s)),
                    itertools.repeat(int(rollup.precision)), rollup.cell.tolist(),
-                   rollup.window_start_ms.tolist(), rollup.kwh.tolist(), rollup.homes.tolist(),
-                   strict=False)
+                   rollup.window_start_ms.tolist(), rollup.shards().tolist(),
+                   rollup.kwh.tolist(), rollup.homes.tolist(), strict=False)
         with self._lock, self._db:
-            self._db.executemany("INSERT INTO area_rollups VALUES (?,?,?,?,?,?) ON CONFLICT "
-                                 "DO UPDATE SET kwh=excluded.kwh, homes=excluded.homes", rows)
+            self._db.executemany("INSERT INTO area_shard_rollups VALUES (?,?,?,?,?,?,?) ON "
+                                 "CONFLICT DO UPDATE SET kwh=excluded.kwh, homes=excluded.homes",
+                                 rows)
 
     def read_area_rollups(self, resolution_s: int, precision: int, cells: Sequence[str] | None,
                           start_ms: int, end_ms: int) -> AreaRollup:
-        sql = ("SELECT cell, window_start_ms, kwh, homes FROM area_rollups WHERE resolution_s=? "
-               "AND precision=? AND window_start_ms>=? AND window_start_ms<?")
+        sql = ("SELECT cell, window_start_ms, SUM(kwh) AS kwh, SUM(homes) AS homes FROM "
+               "area_shard_rollups WHERE resolution_s=? AND precision=? AND window_start_ms>=? "
+               "AND window_start_ms<?")
         params: list[Any] = [int(resolution_s), int(precision), int(start_ms), int(end_ms)]
         if cells is not None:
             sql += f" AND cell IN ({','.join('?' * len(cells))})"
             params += list(cells)
         with self._lock:
-            df = pd.read_sql_query(sql + " ORDER BY cell, window_start_ms", self._db,
-                                   params=params)
+            df = pd.read_sql_query(sql + " GROUP BY cell, window_start_ms ORDER BY cell, "
+                                   "window_start_ms", self._db, params=params)
         return AreaRollup(int(resolution_s), int(precision), df["cell"].to_numpy(object),
                           df["window_start_ms"].to_numpy(np.int64), df["kwh"].to_numpy(np.float64),
                           df["homes"].to_numpy(np.int32))

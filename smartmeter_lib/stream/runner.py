@@ -95,6 +95,7 @@ class Processor:
         self.clock = PartitionClock(idle_partition_s=30.0)  # the watermark's event clock
         self._seen_alerts: set[str] = set()
         self._partition_of = np.full(len(self.meters), -1, np.int64)  # learnt from messages
+        self.agg.shard_of = self._partition_of  # area rollups are kept per partition
         self._held: set[int] = set()  # partitions whose state this processor holds
         self._consumer = bus.consumer([settings.topic_readings], group_id)
         self.limits = Limits.from_settings(settings)

@@ -89,6 +89,9 @@ class WindowedAggregator:
         for p in area_precisions:
             codes, cells = pd.factorize(geo.truncate(meters.geohash, p), sort=True)
             self.areas[p] = (codes.astype(np.intp), np.asarray(cells, dtype=object))
+        #: each meter's shard (its readings-topic partition, set by the processor; -1 not
+        #: known); area rollups are summed per (cell, shard). None: one shard
+        self.shard_of: npt.NDArray[np.int64] | None = None
         self.last_ts = np.full(self.n, -1, np.int64)
         self.last_kw = np.zeros(self.n)
         self.kwh_total = np.zeros(self.n)
@@ -244,14 +247,20 @@ class WindowedAggregator:
                     res.area_rollups += self._area_rollups(r, s, w)
 
     def _area_rollups(self, r: int, s: int, w: _Window) -> list[AreaRollup]:
+        """One row per (cell, shard) with readings in the window."""
         out = []
         reported = (w.count > 0).astype(np.float64)
+        shard = (np.zeros(self.n, np.int64) if self.shard_of is None
+                 else np.maximum(self.shard_of, 0))
+        n_shards = int(shard.max(initial=0)) + 1
         for p, (codes, cells) in self.areas.items():
-            homes = np.bincount(codes, weights=reported, minlength=len(cells)).astype(np.int32)
-            kwh = np.bincount(codes, weights=w.kwh, minlength=len(cells)).astype(np.float64)
+            key = codes * n_shards + shard
+            size = len(cells) * n_shards
+            homes = np.bincount(key, weights=reported, minlength=size).astype(np.int32)
+            kwh = np.bincount(key, weights=w.kwh, minlength=size).astype(np.float64)
             nz = np.flatnonzero(homes)
-            out.append(AreaRollup(r, p, cells[nz], np.full(len(nz), s, np.int64), kwh[nz],
-                                  homes[nz]))
+            out.append(AreaRollup(r, p, cells[nz // n_shards], np.full(len(nz), s, np.int64),
+                                  kwh[nz], homes[nz], (nz % n_shards).astype(np.int32)))
         return out
 
     def _live_second(self, s: int, w: _Second) -> LiveSecond:

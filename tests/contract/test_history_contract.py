@@ -100,6 +100,29 @@ def test_area_rollups_upsert_and_filter(
     assert len(h.read_area_rollups(1800, 5, None, T0, T0 + 1800_000)) == 0
 
 
+def test_area_rollups_of_several_shards_add_up(
+        history_factory: Callable[[], HistoryStore], unique: str) -> None:
+    """Each processor writes the rows of the partitions it holds (its shards); a read sums
+    the shards of a cell, and rewriting a shard (its new owner completes the window)
+    replaces only that shard's row."""
+    from smartmeter_lib.model import AreaRollup
+
+    h = history_factory()
+    cell = np.array(["gcpvj0", "gcpvj0"], dtype=object)
+    h.write_area_rollups(AreaRollup(1800, 6, cell, np.array([T0, T0]), np.array([1.0, 2.0]),
+                                    np.array([3, 4], np.int32), np.array([0, 4], np.int32)))
+    h.write_area_rollups(AreaRollup(1800, 6, cell[:1], np.array([T0]), np.array([0.5]),
+                                    np.array([1], np.int32), np.array([1], np.int32)))
+    got = h.read_area_rollups(1800, 6, None, T0, T0 + 1800_000)
+    assert got.cell.tolist() == ["gcpvj0"] and got.window_start_ms.tolist() == [T0]
+    assert got.kwh.tolist() == pytest.approx([3.5]) and got.homes.tolist() == [8]
+    # shard 4 moved to another processor, which completes the window: its row is replaced
+    h.write_area_rollups(AreaRollup(1800, 6, cell[:1], np.array([T0]), np.array([2.5]),
+                                    np.array([5], np.int32), np.array([4], np.int32)))
+    got = h.read_area_rollups(1800, 6, ["gcpvj0"], T0, T0 + 1800_000)
+    assert got.kwh.tolist() == pytest.approx([4.0]) and got.homes.tolist() == [9]
+
+
 def test_events_are_kept_once_in_time_order(
         history_factory: Callable[[], HistoryStore], unique: str) -> None:
     import pandas as pd

@@ -245,6 +245,9 @@ def count_check(s: Settings, run: Run | None = None, fleet: Any = None) -> Count
         sums = np.array([float(b.kwh.sum()) for b in got])
         rollups = {res: h.read_rollups(res, ids, START // res * res * 1000,
                                        (START + SECONDS) * 1000) for res in (60, 1800, 86400)}
+        areas = {(res, p): h.read_area_rollups(res, p, None, START // res * res * 1000,
+                                               (START + SECONDS) * 1000)
+                 for res in (1800, 86400) for p in (5, 6)}
     finally:
         h.close()
     want = sent.sum(axis=1)
@@ -279,11 +282,44 @@ def count_check(s: Settings, run: Run | None = None, fleet: Any = None) -> Count
         for key, (kwh, _) in expected.items():
             assert have[key][0] == pytest.approx(kwh, rel=1e-9, abs=1e-12), (res, key)
         checked += len(expected)
+    checked += _check_area_rollups(fleet, areas, exp, sent)
     c = Counts(int(want.sum()), int(counts.sum()), lost, extra, checked)
     log.warning("FIGURES %s: %s; events %s; processors %s",
                 os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0], c,
                 run.events if run else [], run.processor_results() if run else [])
     return c
+
+
+def _check_area_rollups(fleet: Any, areas: dict[tuple[int, int], Any], exp: np.ndarray,
+                        sent: np.ndarray) -> int:
+    """Every area rollup (per geohash-5 and -6 cell, half-hour and day) is the sum of its
+    meters' readings, and counts the meters that reported, with any number of processors
+    (each writes the rows of the partitions it holds)."""
+    checked = 0
+    for (res, p), got in areas.items():
+        cell_of = np.array([g[:p] for g in fleet.meters.geohash], dtype=object)
+        wins = (START + np.arange(SECONDS)) // res * res * 1000
+        want: dict[tuple[str, int], tuple[float, int]] = {}
+        for w in np.unique(wins).tolist():
+            sel = wins == w
+            reported = sent[:, sel].sum(axis=1) > 0
+            kwh = exp[:, sel].sum(axis=1)
+            for c in np.unique(cell_of[reported]).tolist():
+                mine = (cell_of == c) & reported
+                want[(c, w)] = (float(kwh[mine].sum()), int(mine.sum()))
+        have = {(str(c), int(w)): (float(k), int(n)) for c, w, k, n in
+                zip(got.cell, got.window_start_ms, got.kwh, got.homes, strict=True)}
+        assert set(have) == set(want), (
+            f"{res}-s area rollups at precision {p}: {len(set(want) - set(have))} missing, "
+            f"{len(set(have) - set(want))} unexpected")
+        wrong = [(key, have[key], v) for key, v in want.items()
+                 if have[key][1] != v[1] or have[key][0] != pytest.approx(v[0], rel=1e-9,
+                                                                          abs=1e-9)]
+        assert not wrong, (f"{res}-s area rollups at precision {p} that are not the sum of "
+                           f"their meters (cell, window), (kwh, homes) got, want: {wrong[:5]} "
+                           f"({len(wrong)} in all)")
+        checked += len(want)
+    return checked
 
 
 def _report_wrong_rollups(s: Settings, run: Run | None, res: int,

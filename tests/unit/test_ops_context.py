@@ -59,7 +59,7 @@ def test_producers_cover_bands_and_bad_counts_fail_before_any_server(tmp_path: P
 
 
 def test_expected_tables() -> None:
-    assert expected_tables("k") == ["meters", "reading_chunks", "rollups", "area_rollups",
+    assert expected_tables("k") == ["meters", "reading_chunks", "rollups", "area_shard_rollups",
                                     "area_cells", "insights", "events", "checkpoints"]
 
 

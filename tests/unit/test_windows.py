@@ -135,3 +135,21 @@ def test_event_clock_holds_the_watermark_back() -> None:
     assert [s.ts_ms for s in res.seconds] == [T0 + 1000]
     res = a.process(rb([("B", 2000, 0.001)]), event_clock_ms=T0 + 2000)
     assert res.late.meter_id.tolist() == []
+
+
+def test_area_rollups_are_split_by_shard() -> None:
+    """A and B share cell gcpvj0 but sit in different partitions (shards): one row each, so
+    the processors that hold them never overwrite each other's sums."""
+    a = agg()
+    a.shard_of = np.array([0, 3, 3])
+    a.process(rb([("A", 0, 0.001), ("B", 0, 0.002), ("C", 0, 0.004), ("B", 1000, 0.002)]))
+    rows = [r for r in a.flush().area_rollups if r.resolution_s == 1800 and r.precision == 6]
+    assert len(rows) == 1
+    r = rows[0]
+    got = sorted(zip(r.cell.tolist(), r.shards().tolist(), r.kwh.tolist(), r.homes.tolist(),
+                     strict=True))
+    assert [g[:2] for g in got] == [("gcpvj0", 0), ("gcpvj0", 3), ("gcpvj1", 3)]
+    assert [g[2] for g in got] == pytest.approx([0.001, 0.004, 0.004])
+    assert [g[3] for g in got] == [1, 1, 1]
+    p5 = [r for r in a.flush().area_rollups if r.precision == 5]  # nothing left open
+    assert p5 == []
