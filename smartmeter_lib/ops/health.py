@@ -144,6 +144,17 @@ class CassandraSample:
         self.h.close()
 
 
+def cassandra_look_s(settings: Settings) -> float:
+    """The shortest time over which the Cassandra write rate is judged: two of the
+    processors' history writes (``flush_interval_s``) and a second.
+
+    >>> from smartmeter_lib.config import build_settings
+    >>> cassandra_look_s(build_settings(flush_interval_s=5))
+    11.0
+    """
+    return 2 * float(settings.flush_interval_s) + 1.0
+
+
 def measure(settings: Settings, group: str = "smartmeter-processor", interval_s: float = 15.0,
             thresholds: Thresholds | None = None, cassandra_sample: int = 50) -> HealthReport:
     """Look at the pipeline twice, ``interval_s`` apart, and evaluate the figures."""
@@ -169,6 +180,9 @@ def measure(settings: Settings, group: str = "smartmeter-processor", interval_s:
         time.sleep(interval_s)  # the measuring interval itself, not a wait for a condition
         b = read_offsets(settings, settings.topic_readings, group)
         dlq_b = read_offsets(settings, settings.topic_dlq)
+        # processors write history every flush_interval_s: a shorter look can fall between
+        # two writes and see none while readings flow; look at Cassandra over two flushes
+        time.sleep(max(0.0, cassandra_look_s(settings) - (time.monotonic() - t_a)))
         stored_b, t_b = cass.count(*window), time.monotonic()
         alerts = read_offsets(settings, settings.topic_alerts)
         kpis = live.get_kpis()

@@ -148,8 +148,11 @@ def test_05_health_check_of_the_running_pipeline(
                    **ctx.names)
     assert "healthy:" in text and "consumer lag (s of input)" in text
     assert "data-root-id" in text and "consumer lag per partition" in text  # the plot
-    assert _health_cli(ctx, monkeypatch, 5.0) == 0  # `smartmeter health` agrees
-    assert "live store age (s)" in capsys.readouterr().out
+    capsys.readouterr()
+    code = _health_cli(ctx, monkeypatch, 5.0)  # `smartmeter health` agrees
+    out = capsys.readouterr()
+    assert code == 0, f"smartmeter health said unhealthy:\n{out.out}\n{out.err}"
+    assert "live store age (s)" in out.out
 
 
 def test_06_load_test_small(ctx: Ctx) -> None:
