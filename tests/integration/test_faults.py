@@ -433,15 +433,6 @@ def test_broker_sigkilled_and_restarted_mid_run(run: Run, services: ServicesConf
     assert c.lost == 0 and c.duplicated == 0
 
 
-KAFKA_TAKEOVER_GAP = pytest.mark.xfail(
-    strict=False, reason="known gap, intermittent: after a processor is killed on real "
-    "Kafka, the 1-min rollup open at that moment sometimes counts 35-36 of its 40 readings "
-    "(about half the CI runs since the fixes of 2026-11-28; 24-26 before them; raw readings "
-    "are always stored exactly once). The same takeovers on the memory bus are exact "
-    "(tests/unit/test_restore.py). See docs/reliability.md")
-
-
-@KAFKA_TAKEOVER_GAP
 def test_processor_sigkilled_and_restarted_resumes_from_committed_offsets(
         run: Run, services: ServicesConfig) -> None:
     seen: dict[str, list[int]] = {}
@@ -473,7 +464,6 @@ def test_processor_sigkilled_and_restarted_resumes_from_committed_offsets(
     assert c.lost == 0 and c.duplicated == 0
 
 
-@KAFKA_TAKEOVER_GAP
 def test_group_rebalances_when_a_worker_joins_and_leaves(run: Run) -> None:
     run.processor("processor-0")
     run.producer(0)
