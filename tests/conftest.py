@@ -22,10 +22,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(getattr(pytest.mark, parts[0]))
 
 
+def output_root() -> Path:
+    """Where tests write what they keep: ``$SMARTMETER_TEST_OUTPUT`` or ``test-output/``."""
+    return Path(os.environ.get("SMARTMETER_TEST_OUTPUT") or ROOT / "test-output")
+
+
 @pytest.fixture(scope="session")
 def test_output_dir() -> Path:
     """Screenshots and executed notebooks land here (kept after the run)."""
-    path = Path(os.environ.get("SMARTMETER_TEST_OUTPUT", ROOT / "test-output"))
+    path = output_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

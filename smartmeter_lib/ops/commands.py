@@ -13,7 +13,9 @@ from smartmeter_lib.config import Settings
 @click.option("--group", default="smartmeter-processor", show_default=True,
               help="Consumer group of the processors.")
 @click.option("--interval", type=float, default=15.0, show_default=True,
-              help="Seconds between the two looks at the offsets (the rates are over it).")
+              help="Seconds between the two looks at the offsets (the rates are over it; the "
+                   "Cassandra write rate over at least twice SMARTMETER_FLUSH_INTERVAL_S "
+                   "plus 1 s).")
 @click.option("--max-lag-s", type=float, default=30.0, show_default=True,
               help="Largest healthy lag, in seconds of input.")
 @click.option("--max-live-age-s", type=float, default=60.0, show_default=True,

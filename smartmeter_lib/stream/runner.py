@@ -92,7 +92,7 @@ class Processor:
         self._tariffs: list[Any] | None = None
         self._insights_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insights")
         self._insights_job: Future[None] | None = None
-        self.clock = PartitionClock(idle_partition_s=30.0)  # the watermark's event clock
+        self.clock = PartitionClock()  # the watermark's event clock
         self._seen_alerts: set[str] = set()
         self._partition_of = np.full(len(self.meters), -1, np.int64)  # learnt from messages
         self.agg.shard_of = self._partition_of  # area rollups are kept per partition

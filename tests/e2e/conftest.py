@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import output_root
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -43,20 +45,19 @@ ATTACHED_JS = "(window.Bokeh !== undefined && Bokeh.documents.length > 1)"
 BOKEH_STATE_JS = """() => {
   if (!window.Bokeh || Bokeh.documents.length === 0) return null;
   const out = {};
-  for (const doc of [Bokeh.documents[Bokeh.documents.length - 1]]) {
-    for (const m of doc._all_models.values()) {
-      if (!m.name) continue;
-      if (m.data !== undefined) {
-        const d = {};
-        for (const [k, v] of Object.entries(m.data)) {
-          d[k] = Array.from(v).map(x => (typeof x === 'object' && x !== null) ? Array.from(x) : x);
-        }
-        out[m.name] = {type: m.type, data: d};
-      } else if (m.text !== undefined) {
-        out[m.name] = {type: m.type, text: m.text};
-      } else {
-        out[m.name] = {type: m.type};
+  const doc = Bokeh.documents[Bokeh.documents.length - 1];
+  for (const m of doc._all_models.values()) {
+    if (!m.name) continue;
+    if (m.data !== undefined) {
+      const d = {};
+      for (const [k, v] of Object.entries(m.data)) {
+        d[k] = Array.from(v).map(x => (typeof x === 'object' && x !== null) ? Array.from(x) : x);
       }
+      out[m.name] = {type: m.type, data: d};
+    } else if (m.text !== undefined) {
+      out[m.name] = {type: m.type, text: m.text};
+    } else {
+      out[m.name] = {type: m.type};
     }
   }
   return out;
@@ -113,8 +114,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.when == "setup":
         _PAGES.clear()
-    root = Path(os.environ.get("SMARTMETER_TEST_OUTPUT")
-                or Path(__file__).resolve().parents[2] / "test-output")
+    root = output_root()
     if report.when == "call" and _PAGES:  # every page's console, for the record
         (root / "console").mkdir(parents=True, exist_ok=True)
         for _page, label, lines in _PAGES:
